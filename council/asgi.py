@@ -1,0 +1,31 @@
+"""ASGI entry point: `daphne council.asgi:application` (HTTP and WebSocket)."""
+
+import asyncio
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "council.settings")
+django_asgi_app = get_asgi_application()
+
+from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs the apps loaded)
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.conf import settings  # noqa: E402
+
+from council.comparisons import events  # noqa: E402
+from council.comparisons.routing import websocket_urlpatterns  # noqa: E402
+
+router = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+    }
+)
+
+
+async def application(scope, receive, send):
+    # Embedded mode: in-process tasks publish through this loop (see events.server_loop).
+    if settings.COUNCIL_INPROCESS_TASKS and events.server_loop is None:
+        events.server_loop = asyncio.get_running_loop()
+    return await router(scope, receive, send)

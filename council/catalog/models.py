@@ -1,0 +1,96 @@
+"""LanguageModel: what can be served, and how in each mode."""
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from inference.types import ModelSpec
+
+
+class Backend(models.TextChoices):
+    AUTO = "auto", "Automatic (llama.cpp for FAST on CPU, torch otherwise)"
+    TORCH = "torch", "transformers / torch"
+    LLAMACPP = "llamacpp", "llama.cpp"
+    VLLM = "vllm", "vLLM (GPU)"
+    OPENAI = "openai", "OpenAI-compatible server"
+
+
+class SpeculativeMethod(models.TextChoices):
+    AUTO = "auto", "Where it pays (plan decides)"
+    NONE = "none", "Off"
+    NGRAM = "ngram", "N-gram prompt lookup"
+    DRAFT = "draft", "Draft model"
+    EAGLE = "eagle", "EAGLE (vLLM)"
+
+
+class LanguageModel(models.Model):
+    slug = models.SlugField(unique=True, max_length=100)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    enabled = models.BooleanField(default=True)
+    order = models.IntegerField(default=0)
+
+    backend = models.CharField(max_length=20, choices=Backend.choices, default=Backend.AUTO)
+    source = models.CharField(
+        max_length=500, help_text="Bundled slug, local path, hub id, or (openai backend) the server's base URL."
+    )
+    gguf_file = models.CharField(max_length=500, blank=True, help_text="GGUF weights for FAST on CPU (llama.cpp).")
+    api_key = models.CharField(max_length=500, blank=True, help_text="Bearer key for an OpenAI-compatible server.")
+    remote_model_fast = models.CharField(max_length=200, blank=True)
+    remote_model_thinking = models.CharField(max_length=200, blank=True)
+    queue = models.CharField(max_length=100, default="cpu", help_text="Celery queue whose workers serve this model.")
+    chat_template = models.TextField(blank=True, help_text="Jinja chat template; blank = the model's own.")
+
+    context_length = models.PositiveIntegerField(default=2048, validators=[MinValueValidator(16)])
+    default_max_tokens = models.PositiveIntegerField(default=256, validators=[MinValueValidator(1)])
+    max_tokens_limit = models.PositiveIntegerField(default=4096, validators=[MinValueValidator(1)])
+    temperature = models.FloatField(default=0.7, validators=[MinValueValidator(0.0), MaxValueValidator(2.0)])
+    top_p = models.FloatField(default=1.0, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
+    supports_reasoning = models.BooleanField(default=False)
+
+    quantization = models.CharField(max_length=50, blank=True, help_text="FAST: blank = the plan's default.")
+    speculative_method = models.CharField(
+        max_length=20, choices=SpeculativeMethod.choices, default=SpeculativeMethod.AUTO
+    )
+    draft_model = models.CharField(max_length=500, blank=True)
+    num_speculative_tokens = models.PositiveIntegerField(
+        default=4, validators=[MinValueValidator(1), MaxValueValidator(16)]
+    )
+    fast_max_tokens = models.PositiveIntegerField(null=True, blank=True)
+    thinking_dtype = models.CharField(max_length=20, blank=True, help_text="THINKING: blank = bf16 on CUDA, fp32 on CPU.")
+    thinking_max_tokens = models.PositiveIntegerField(null=True, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["order", "name"]
+
+    def __str__(self):
+        return self.name
+
+    def to_spec(self) -> ModelSpec:
+        """The Django-free description the inference layer works from."""
+        return ModelSpec(
+            slug=self.slug,
+            source=self.source,
+            name=self.name,
+            backend=self.backend,
+            gguf_file=self.gguf_file or None,
+            chat_template=self.chat_template or None,
+            context_length=self.context_length,
+            default_max_tokens=self.default_max_tokens,
+            max_tokens_limit=self.max_tokens_limit,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            supports_reasoning=self.supports_reasoning,
+            quantization=self.quantization or None,
+            speculative_method=self.speculative_method,
+            draft_model=self.draft_model or None,
+            num_speculative_tokens=self.num_speculative_tokens,
+            fast_max_tokens=self.fast_max_tokens,
+            thinking_dtype=self.thinking_dtype or None,
+            thinking_max_tokens=self.thinking_max_tokens,
+            api_key=self.api_key,
+            remote_model_fast=self.remote_model_fast or None,
+            remote_model_thinking=self.remote_model_thinking or None,
+        )

@@ -1,0 +1,27 @@
+"""Who may see which comparison: the ownership rule, in one place."""
+
+from django.http import Http404
+
+from council.comparisons.models import Comparison, Response
+
+
+def comparisons_for(user):
+    if not user.is_authenticated:
+        return Comparison.objects.none()
+    return Comparison.objects.filter(owner=user)
+
+
+def get_comparison_for_user(user, comparison_id) -> Comparison:
+    try:
+        return comparisons_for(user).get(id=comparison_id)
+    except (Comparison.DoesNotExist, ValueError):
+        raise Http404("No such comparison.")
+
+
+def get_response_for_user(user, response_id) -> Response:
+    try:
+        return Response.objects.select_related("comparison", "model").get(
+            id=response_id, comparison__in=comparisons_for(user)
+        )
+    except (Response.DoesNotExist, ValueError):
+        raise Http404("No such response.")

@@ -1,0 +1,57 @@
+"""Sends each response to a worker: Celery over Redis, or in-process in embedded mode."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+from django.conf import settings
+from django.db import close_old_connections
+from django.utils import timezone
+
+log = logging.getLogger(__name__)
+
+_executor: ThreadPoolExecutor | None = None
+
+
+def _in_process(response_id: str) -> None:
+    from council.comparisons.runner import run_response
+
+    close_old_connections()
+    try:
+        run_response(response_id)
+    except Exception:  # the runner ends its row itself; this only keeps the pool alive
+        log.exception("in-process task for response %s crashed", response_id)
+    finally:
+        close_old_connections()
+
+
+def enqueue(responses) -> None:
+    """Queue one task per response, routed to its model's queue."""
+    global _executor
+    if settings.COUNCIL_INPROCESS_TASKS:
+        if _executor is None:
+            _executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="council-task")
+        for response in responses:
+            _executor.submit(_in_process, str(response.id))
+        return
+
+    from council.comparisons.tasks import run_response_task
+
+    for response in responses:
+        try:
+            run_response_task.apply_async(args=[str(response.id)], queue=response.model.queue)
+        except Exception as exc:  # broker down: say so in the column rather than leave it queued
+            log.error("could not queue response %s: %s", response.id, exc)
+            _fail_unqueued(response, f"The task queue is unreachable ({exc.__class__.__name__}); try again.")
+
+
+def _fail_unqueued(response, message: str) -> None:
+    from council.comparisons.events import publish_status
+    from council.comparisons.models import Response, Status
+
+    changed = Response.objects.filter(id=response.id, status=Status.QUEUED).update(
+        status=Status.FAILED, error=message, finished_at=timezone.now()
+    )
+    if changed:
+        publish_status(response.comparison_id, response.id, Status.FAILED, error=message)

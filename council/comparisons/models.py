@@ -1,0 +1,80 @@
+"""A Comparison is one prompt; each of its Responses is one model in one mode."""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+from council.catalog.models import LanguageModel
+
+
+class Mode(models.TextChoices):
+    FAST = "fast", "Fast"
+    THINKING = "thinking", "Thinking"
+    BOTH = "both", "Both, side by side"
+
+
+class Status(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Generating"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+TERMINAL = {Status.DONE, Status.FAILED, Status.CANCELLED}
+
+
+class Comparison(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="comparisons")
+    prompt = models.TextField()
+    system_prompt = models.TextField(blank=True)
+    mode = models.CharField(max_length=10, choices=Mode.choices)
+    max_tokens = models.PositiveIntegerField(null=True, blank=True)
+    temperature = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return self.prompt[:60]
+
+    @property
+    def group_name(self) -> str:
+        return f"comparison.{self.id}"
+
+
+class Response(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="responses")
+    model = models.ForeignKey(LanguageModel, on_delete=models.PROTECT, related_name="responses")
+    mode = models.CharField(max_length=10, choices=[(Mode.FAST, "Fast"), (Mode.THINKING, "Thinking")])
+    position = models.PositiveSmallIntegerField(default=0)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    text = models.TextField(blank=True)
+    reasoning = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    # The seq of the last delta included in text/reasoning: a client that has read the
+    # row skips live deltas up to it.
+    seq = models.PositiveIntegerField(default=0)
+    metrics = models.JSONField(default=dict, blank=True)
+    queued_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    first_token_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["comparison", "position"]
+
+    def __str__(self):
+        return f"{self.model.slug} ({self.mode})"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    @property
+    def group_name(self) -> str:
+        return f"comparison.{self.comparison_id}"

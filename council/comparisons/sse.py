@@ -1,0 +1,92 @@
+"""`GET /api/comparisons/<id>/events`: the streaming events as Server-Sent Events, for scripts.
+
+First a `snapshot` event (the comparison as GET returns it, plus each response's seq),
+then `response.delta` and `response.status` events as the workers publish them, then
+`end` once every response is terminal.
+"""
+
+import asyncio
+import json
+
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from django.http import Http404, JsonResponse, StreamingHttpResponse
+from django.views.decorators.http import require_GET
+
+from council.comparisons.access import get_comparison_for_user
+from council.comparisons.events import group_for
+from council.comparisons.models import TERMINAL
+from council.comparisons.serializers import comparison_json
+
+KEEPALIVE_SECONDS = 15
+MAX_STREAM_SECONDS = 3600
+
+
+def _user(request):
+    user = request.user
+    user.is_authenticated  # resolves the lazy session user here, in a thread
+    return user
+
+
+def _snapshot(comparison) -> dict:
+    data = comparison_json(comparison)
+    seqs = dict(comparison.responses.values_list("id", "seq"))
+    for response in data["responses"]:
+        response["seq"] = seqs[response["id"]] if response["id"] in seqs else 0
+    return data
+
+
+def _event(name: str, data: dict) -> str:
+    return f"event: {name}\ndata: {json.dumps(data)}\n\n"
+
+
+@require_GET
+async def comparison_events(request, comparison_id):
+    user = await sync_to_async(_user)(request)
+    if not user.is_authenticated:
+        return JsonResponse({"error": "Authentication required."}, status=401)
+    try:
+        comparison = await sync_to_async(get_comparison_for_user)(user, comparison_id)
+    except Http404:
+        return JsonResponse({"error": "No such comparison."}, status=404)
+
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    group = group_for(comparison.id)
+    # Join before reading the snapshot, so no event falls between the two.
+    await layer.group_add(group, channel)
+    snapshot = await sync_to_async(_snapshot)(comparison)
+
+    async def stream():
+        try:
+            yield _event("snapshot", snapshot)
+            seen = {str(r["id"]): r["seq"] for r in snapshot["responses"]}
+            open_ids = {r["id"] for r in snapshot["responses"] if r["status"] not in TERMINAL}
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + MAX_STREAM_SECONDS
+            while open_ids and loop.time() < deadline:
+                try:
+                    message = await asyncio.wait_for(layer.receive(channel), KEEPALIVE_SECONDS)
+                except asyncio.TimeoutError:
+                    yield ": keepalive\n\n"
+                    continue
+                kind = message.pop("type")
+                rid = message.get("response_id")
+                if kind == "response.delta":
+                    if message["seq"] <= seen.get(rid, 0):
+                        continue
+                    seen[rid] = message["seq"]
+                elif kind == "response.status":
+                    if message["status"] in TERMINAL:
+                        open_ids.discard(rid)
+                    else:
+                        open_ids.add(rid)
+                yield _event(kind, message)
+            yield _event("end", {"id": str(comparison.id)})
+        finally:
+            await layer.group_discard(group, channel)
+
+    response = StreamingHttpResponse(stream(), content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    return response

@@ -1,0 +1,73 @@
+"""Coalesces an engine's token deltas into numbered messages, and tracks live figures."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Chunk:
+    seq: int
+    text: str
+    kind: str  # answer | reasoning
+
+
+@dataclass
+class DeltaBuffer:
+    """Every `interval` seconds or `max_tokens` deltas, whichever first, one Chunk.
+
+    A change of kind (reasoning → answer) flushes first, so a chunk never mixes kinds.
+    """
+
+    interval: float = 0.05
+    max_tokens: int = 16
+    clock: callable = time.monotonic
+    seq: int = 0
+    _parts: list[str] = field(default_factory=list)
+    _kind: str | None = None
+    _since: float = 0.0
+
+    def add(self, text: str, kind: str) -> list[Chunk]:
+        ready = []
+        if self._parts and kind != self._kind:
+            ready.append(self._take())
+        if not self._parts:
+            self._since = self.clock()
+            self._kind = kind
+        self._parts.append(text)
+        if len(self._parts) >= self.max_tokens or self.clock() - self._since >= self.interval:
+            ready.append(self._take())
+        return ready
+
+    def flush(self) -> Chunk | None:
+        return self._take() if self._parts else None
+
+    def _take(self) -> Chunk:
+        self.seq += 1
+        chunk = Chunk(self.seq, "".join(self._parts), self._kind)
+        self._parts = []
+        return chunk
+
+
+@dataclass
+class LiveFigures:
+    """Figures shown under a column while it streams; the engine's Metrics replace them at the end."""
+
+    started: float = field(default_factory=time.monotonic)
+    first_token: float | None = None
+    tokens: int = 0
+
+    def token(self) -> None:
+        now = time.monotonic()
+        if self.first_token is None:
+            self.first_token = now
+        self.tokens += 1
+
+    def as_dict(self) -> dict:
+        ttft = None if self.first_token is None else round((self.first_token - self.started) * 1000, 1)
+        rate = None
+        if self.first_token is not None and self.tokens > 1:
+            elapsed = time.monotonic() - self.first_token
+            rate = round((self.tokens - 1) / elapsed, 1) if elapsed > 0 else None
+        return {"completion_tokens": self.tokens, "ttft_ms": ttft, "decode_tokens_per_s": rate}
