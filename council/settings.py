@@ -143,3 +143,4 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
+WHITENOISE_USE_FINDERS = True  # a fresh clone serves static files without collectstatic

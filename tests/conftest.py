@@ -1,0 +1,125 @@
+"""Fixtures shared by every test: named users, and live processes on real services."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def alice(django_user_model):
+    return django_user_model.objects.create_user("alice", password="alice-pass-123")
+
+
+@pytest.fixture
+def bob(django_user_model):
+    return django_user_model.objects.create_user("bob", password="bob-pass-123")
+
+
+@pytest.fixture
+def admin(django_user_model):
+    return django_user_model.objects.create_superuser("admin", password="admin-pass-123")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode} before listening on {port}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise TimeoutError(f"nothing listens on {port} after {timeout} s")
+
+
+def service_env() -> dict:
+    """The environment for a child process that must see this test's database."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    env = dict(os.environ)
+    if db["ENGINE"].endswith("postgresql"):
+        auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
+        env["DATABASE_URL"] = f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    env["COUNCIL_REGISTER_BUNDLED"] = "false"
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def _stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=5)
+
+
+requires_services = pytest.mark.skipif(
+    not (os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL")),
+    reason="needs Postgres and Redis (DATABASE_URL and REDIS_URL; `make test` sets them)",
+)
+
+
+@pytest.fixture
+def worker_queue(transactional_db):
+    """A queue of this test's own, so no stale task of another run reaches its worker."""
+    return f"test-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def celery_worker(worker_queue, tmp_path):
+    """A real `celery worker` process on Redis and the test database, serving `worker_queue`."""
+    log = open(tmp_path / "worker.log", "w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "council", "worker", "-Q", worker_queue,
+         "--pool", "threads", "--concurrency", "2", "-l", "INFO", "--without-gossip", "--without-mingle"],
+        cwd=ROOT, env=service_env(), stdout=log, stderr=subprocess.STDOUT,
+    )
+    yield process
+    _stop(process)
+    log.close()
+
+
+@pytest.fixture
+def daphne_server(transactional_db, tmp_path):
+    """The real ASGI server on a free loopback port: HTTP, SSE and WebSocket."""
+    port = free_port()
+    log = open(tmp_path / "daphne.log", "w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "council.asgi:application"],
+        cwd=ROOT, env=service_env(), stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for_port(port, process)
+    except Exception:
+        _stop(process)
+        raise
+    yield f"http://127.0.0.1:{port}"
+    _stop(process)
+    log.close()
+
+
+@pytest.fixture
+def bundled(db):
+    """The two bundled models as registered on first run, by slug."""
+    from council.catalog.bundled import register_bundled_models
+    from council.catalog.models import LanguageModel
+
+    register_bundled_models()
+    return {m.slug: m for m in LanguageModel.objects.all()}
