@@ -145,9 +145,9 @@ def _council_metrics(metrics) -> dict | None:
                                      "num_accepted_draft_tokens": metrics.accepted_tokens}}
 
 
-def _finish_reason(metrics, request: GenerationRequest) -> str:
+def _finish_reason(metrics, limit: int) -> str:
     done = metrics.completion_tokens if metrics and metrics.completion_tokens is not None else 0
-    return "length" if done >= request.max_tokens else "stop"
+    return "length" if done >= limit else "stop"
 
 
 class ServeState:
@@ -157,6 +157,12 @@ class ServeState:
         self.engine, self.spec, self.model_id, self.mode = engine, spec, model_id, mode
         self.slots = threading.BoundedSemaphore(max(1, parallel))
         self.created = int(time.time())
+        from inference.plan import token_budget
+
+        self.budget = token_budget(spec, mode)  # the engine caps every request at this
+
+    def limit(self, request: GenerationRequest) -> int:
+        return min(request.max_tokens, self.budget)
 
     def model_card(self) -> dict:
         return {"id": self.model_id, "object": "model", "created": self.created, "owned_by": "council",
@@ -269,7 +275,7 @@ class Handler(BaseHTTPRequestHandler):
                     self._send_event({"error": {"message": event.error or "generation failed",
                                                 "type": "server_error", "param": None, "code": 500}})
                 else:  # done, or cancelled by the engine (a shutdown): both end the answer
-                    finish = _finish_reason(event.metrics, request) if event.type == "done" else "abort"
+                    finish = _finish_reason(event.metrics, self.state.limit(request)) if event.type == "done" else "abort"
                     self._send_event(self._chunk(rid, {}, finish))
                     if include_usage:
                         last = {"id": rid, "object": "chat.completion.chunk", "created": int(time.time()),
@@ -307,7 +313,7 @@ class Handler(BaseHTTPRequestHandler):
             "id": request.request_id, "object": "chat.completion", "created": int(time.time()),
             "model": self.state.model_id,
             "choices": [{"index": 0, "message": message,
-                         "finish_reason": _finish_reason(terminal.metrics, request)
+                         "finish_reason": _finish_reason(terminal.metrics, self.state.limit(request))
                          if terminal.type == "done" else "abort"}],
             "usage": _usage(terminal.metrics),
         }
