@@ -20,7 +20,7 @@ def register_bundled_models() -> list[str]:
             slug=slug,
             defaults={
                 "name": spec.name or slug,
-                "description": getattr(bundled, "description", ""),
+                "description": spec.description,
                 "source": spec.source,
                 "backend": spec.backend,
                 # The GGUF path is resolved from the bundled slug at load time, so that

@@ -74,6 +74,7 @@ class LanguageModel(models.Model):
             slug=self.slug,
             source=self.source,
             name=self.name,
+            description=self.description,
             backend=self.backend,
             gguf_file=self.gguf_file or None,
             chat_template=self.chat_template or None,

@@ -1,0 +1,104 @@
+"""The worker side, run in this process on the real llama.cpp engine and the Redis channel layer."""
+
+import asyncio
+
+import pytest
+from channels.layers import get_channel_layer
+
+from council.comparisons import cancellation
+from council.comparisons.events import group_for
+from council.comparisons.models import Comparison, Response, Status
+from council.comparisons.runner import claim, run_response
+from council.comparisons.streaming import DeltaBuffer
+from tests.conftest import requires_services
+
+pytestmark = [pytest.mark.django_db(transaction=True), requires_services]
+
+
+def make_response(owner, model, prompt="Name three colours.", mode="fast", max_tokens=24):
+    comparison = Comparison.objects.create(owner=owner, prompt=prompt, mode=mode, max_tokens=max_tokens)
+    return Response.objects.create(comparison=comparison, model=model, mode=mode)
+
+
+class Listener:
+    """Joins a comparison's group on the channel layer and collects what the worker publishes."""
+
+    def __init__(self, comparison_id):
+        self.layer = get_channel_layer()
+        self.group = group_for(comparison_id)
+        self.loop = asyncio.new_event_loop()
+        self.channel = self.loop.run_until_complete(self.layer.new_channel())
+        self.loop.run_until_complete(self.layer.group_add(self.group, self.channel))
+
+    def drain(self, timeout=2.0):
+        messages = []
+        while True:
+            try:
+                messages.append(self.loop.run_until_complete(asyncio.wait_for(self.layer.receive(self.channel), timeout)))
+            except asyncio.TimeoutError:
+                self.loop.close()
+                return messages
+
+
+def test_a_duplicate_delivery_does_the_work_once(alice, bundled):
+    response = make_response(alice, bundled["smollm2-135m-instruct"], max_tokens=4)
+    assert run_response(response.id) == Status.DONE
+    first = Response.objects.get(id=response.id)
+    assert run_response(response.id) is None
+    assert Response.objects.get(id=response.id).finished_at == first.finished_at
+
+
+def test_only_one_of_two_claims_wins(alice, bundled):
+    response = make_response(alice, bundled["smollm2-135m-instruct"])
+    assert [claim(response.id), claim(response.id)] == [True, False]
+
+
+def test_the_stored_text_equals_the_published_deltas_in_order(alice, bundled):
+    response = make_response(alice, bundled["smollm2-135m-instruct"], max_tokens=48)
+    listener = Listener(response.comparison_id)
+    assert run_response(response.id) == Status.DONE
+    messages = listener.drain()
+    deltas = [m for m in messages if m["type"] == "response.delta"]
+    statuses = [m["status"] for m in messages if m["type"] == "response.status"]
+    stored = Response.objects.get(id=response.id)
+    assert statuses == ["running", "done"]
+    assert [d["seq"] for d in deltas] == list(range(1, len(deltas) + 1))
+    assert "".join(d["text"] for d in deltas if d["kind"] == "answer") == stored.text != ""
+    assert stored.seq == deltas[-1]["seq"]
+    assert stored.metrics["completion_tokens"] > 0 and stored.metrics["engine"] == "llamacpp"
+    assert stored.metrics["ttft_ms"] > 0 and stored.metrics["decode_tokens_per_s"] > 0
+
+
+def test_a_stop_request_ends_a_running_response_as_cancelled(alice, bundled):
+    response = make_response(alice, bundled["smollm2-135m-instruct"], max_tokens=400)
+    cancellation.request_cancel(response.id)  # seen at the first flush
+    assert run_response(response.id) == Status.CANCELLED
+    stored = Response.objects.get(id=response.id)
+    assert stored.metrics["completion_tokens"] < 400
+
+
+def test_a_model_that_cannot_load_fails_in_its_own_column(alice, bundled):
+    model = bundled["gemma-3-270m"]
+    model.source = "/nowhere/model.gguf"
+    model.gguf_file = "/nowhere/model.gguf"
+    model.save()
+    response = make_response(alice, model)
+    assert run_response(response.id) == Status.FAILED
+    stored = Response.objects.get(id=response.id)
+    assert "/nowhere/model.gguf" in stored.error
+
+
+def test_the_delta_buffer_coalesces_by_count_and_splits_on_a_change_of_kind():
+    now = [0.0]
+    buffer = DeltaBuffer(interval=0.05, max_tokens=3, clock=lambda: now[0])
+    assert buffer.add("a", "reasoning") == []
+    assert buffer.add("b", "reasoning") == []
+    (chunk,) = buffer.add("c", "reasoning")
+    assert (chunk.seq, chunk.text, chunk.kind) == (1, "abc", "reasoning")
+    assert buffer.add("d", "reasoning") == []
+    (chunk,) = buffer.add("e", "answer")  # the reasoning part leaves first, alone
+    assert (chunk.seq, chunk.text, chunk.kind) == (2, "d", "reasoning")
+    now[0] = 0.06
+    (chunk,) = buffer.add("f", "answer")
+    assert (chunk.seq, chunk.text, chunk.kind) == (3, "ef", "answer")
+    assert buffer.flush() is None
