@@ -6,7 +6,8 @@ continuously. The vLLM V1 API used here: `vllm.v1.engine.async_llm.AsyncLLM`
 (`from_engine_args`, `generate`, `abort`, `shutdown`), `vllm.engine.arg_utils.AsyncEngineArgs`,
 `vllm.sampling_params.SamplingParams` with `RequestOutputKind.DELTA`.
 
-vLLM is an optional extra (`pip install 'council[vllm]'`). Everything that maps a
+vLLM is an optional extra (`pip install 'council[vllm]'`), 0.11 or newer: engines load
+on a Celery task's thread, which older V1 releases refused (vllm-project/vllm#23298). Everything that maps a
 ModelSpec / EnginePlan / GenerationRequest to vLLM's arguments is a pure function on
 plain dicts, importable and testable without vLLM.
 """
