@@ -36,6 +36,7 @@ class ModelSpec:
     slug: str
     source: str
     name: str = ""
+    description: str = ""
     backend: str = "auto"
     gguf_file: str | None = None  # quantized weights for llama.cpp (FAST on CPU)
     chat_template: str | None = None  # jinja; None = the model's own

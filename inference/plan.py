@@ -1,0 +1,213 @@
+"""(ModelSpec, Mode, device) -> EnginePlan: which engine serves a model, and how.
+
+The whole decision lives here so that the web side never branches on the engine:
+
+- THINKING: full precision (fp32 on CPU, bf16 on CUDA), no speculation, reasoning on
+  where the model supports it, the larger token budget. Engine `torch`.
+- FAST on a CPU host: llama.cpp on the model's GGUF file as it is (4/5/8-bit). Measured
+  on 2 cores it decodes ~4x faster than torch fp32 at the same perplexity, while every
+  torch CPU quantization tried either broke quality or ran slower (see docs/inference.md).
+  Speculation is off by default there: llama-cpp-python has no native speculative loop
+  and a Python-level prompt-lookup loop measured slower (`python -m inference bench`).
+- FAST on CUDA: torch with torchao weight-only int8, prompt-lookup speculation (the
+  verifier is greedy-exact, so output quality does not change), static cache and
+  torch.compile. vLLM where the model asks for it.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import os
+
+from inference.engines.base import EngineError
+from inference.text import gguf_quantization
+from inference.types import EnginePlan, Mode, ModelSpec
+
+BACKENDS = ("auto", "torch", "llamacpp", "vllm", "openai")
+QUANTIZATIONS = ("int8", "int8wo", "fp8", "int4wo", "none")
+
+
+@functools.lru_cache(maxsize=1)
+def detect_device() -> str:
+    """`cuda` when torch is installed and sees a GPU, else `cpu`. Cached per process.
+
+    Does not import torch when it is not installed; `COUNCIL_DEVICE` overrides.
+    """
+    forced = os.environ.get("COUNCIL_DEVICE", "").strip().lower()
+    if forced in ("cpu", "cuda"):
+        return forced
+    if importlib.util.find_spec("torch") is None:
+        return "cpu"
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def gguf_path_for(spec: ModelSpec) -> str | None:
+    """The GGUF file llama.cpp would load for `spec`, or None when it has none."""
+    if spec.gguf_file:
+        if os.path.isabs(spec.gguf_file) or os.path.exists(spec.gguf_file):
+            return spec.gguf_file
+        if os.path.isdir(spec.source):
+            return os.path.join(spec.source, spec.gguf_file)
+        return spec.gguf_file
+    if spec.source.lower().endswith(".gguf"):
+        return spec.source
+    from inference import bundled
+
+    if spec.source in bundled.BUNDLED:
+        return str(bundled.BUNDLED[spec.source].gguf_path())
+    return None
+
+
+def resolve(spec: ModelSpec, mode: Mode, device: str | None = None) -> EnginePlan:
+    """The plan for serving `spec` in `mode` on `device` (None: this process's device)."""
+    mode = Mode(mode)
+    backend = (spec.backend or "auto").lower()
+    if backend not in BACKENDS:
+        raise EngineError(f"Unknown backend {spec.backend!r} for model {spec.slug}; use one of {', '.join(BACKENDS)}.")
+    if backend == "openai":
+        return _remote_plan(spec, mode)
+    device = device or detect_device()
+    if device not in ("cpu", "cuda"):
+        raise EngineError(f"Unknown device {device!r}; Council serves local models on cpu or cuda.")
+    budget = token_budget(spec, mode)
+    reasoning = mode is Mode.THINKING and spec.supports_reasoning
+
+    if backend == "vllm":
+        if device != "cuda":
+            raise EngineError(
+                f"Model {spec.slug} is set to the vllm backend, which needs a CUDA GPU; "
+                "this worker has none. Route it to a GPU queue or set its backend to auto."
+            )
+        return _vllm_plan(spec, mode, budget, reasoning)
+
+    if mode is Mode.THINKING:
+        if backend == "llamacpp":
+            return _llamacpp_plan(spec, mode, device, budget, reasoning)
+        return EnginePlan(
+            engine="torch",
+            mode=mode,
+            device=device,
+            dtype=spec.thinking_dtype or ("bfloat16" if device == "cuda" else "float32"),
+            quantization=None,
+            speculation=None,
+            num_speculative_tokens=0,
+            draft_model=None,
+            reasoning=reasoning,
+            max_tokens=budget,
+        )
+
+    # FAST
+    wants_llamacpp = backend == "llamacpp" or (backend == "auto" and device == "cpu" and gguf_path_for(spec))
+    if wants_llamacpp:
+        return _llamacpp_plan(spec, mode, device, budget, reasoning)
+    quant = _fast_quantization(spec, device)
+    speculation = _speculation(spec, default="draft" if spec.draft_model else "ngram")
+    return EnginePlan(
+        engine="torch",
+        mode=mode,
+        device=device,
+        dtype="bfloat16" if device == "cuda" else "float32",
+        quantization=quant,
+        speculation=speculation,
+        num_speculative_tokens=spec.num_speculative_tokens if speculation else 0,
+        draft_model=spec.draft_model if speculation == "draft" else None,
+        reasoning=False,
+        max_tokens=budget,
+    )
+
+
+def token_budget(spec: ModelSpec, mode: Mode) -> int:
+    """The mode's ceiling on new tokens: short for FAST, four times longer for THINKING."""
+    if mode is Mode.FAST:
+        budget = spec.fast_max_tokens or spec.default_max_tokens
+    else:
+        budget = spec.thinking_max_tokens or spec.default_max_tokens * 4
+    return max(1, min(budget, spec.max_tokens_limit, spec.context_length))
+
+
+def _speculation(spec: ModelSpec, default: str | None) -> str | None:
+    method = (spec.speculative_method or "auto").lower()
+    if method == "auto":
+        return default
+    if method == "none":
+        return None
+    if method == "draft" and not spec.draft_model:
+        raise EngineError(f"Model {spec.slug} asks for draft-model speculation but names no draft_model.")
+    if method not in ("ngram", "draft", "eagle"):
+        raise EngineError(f"Unknown speculative_method {spec.speculative_method!r} for {spec.slug}.")
+    return method
+
+
+def _fast_quantization(spec: ModelSpec, device: str) -> str | None:
+    quant = (spec.quantization or "").lower() or None
+    if quant == "none":
+        return None
+    if quant and quant not in QUANTIZATIONS and not quant.startswith(("awq", "gptq")):
+        raise EngineError(f"Unknown quantization {spec.quantization!r} for {spec.slug}; use one of {QUANTIZATIONS}.")
+    if quant:
+        return quant
+    # On CPU, torch's int8 paths either broke quality (quantize_dynamic: ppl x3) or ran
+    # slower than fp32 (weight-only int8 mm), so a CPU model without a GGUF stays fp32.
+    return "int8wo" if device == "cuda" else None
+
+
+def _llamacpp_plan(spec: ModelSpec, mode: Mode, device: str, budget: int, reasoning: bool) -> EnginePlan:
+    path = gguf_path_for(spec)
+    if not path:
+        raise EngineError(
+            f"Model {spec.slug} has no GGUF file for llama.cpp; set its gguf_file or use the torch backend."
+        )
+    # Off unless asked for: the Python-level loop costs more than it saves on CPU.
+    speculation = _speculation(spec, default=None)
+    if speculation not in (None, "ngram"):
+        raise EngineError(f"The llama.cpp engine supports only ngram speculation, not {speculation!r}.")
+    return EnginePlan(
+        engine="llamacpp",
+        mode=mode,
+        device=device,
+        dtype=gguf_quantization(path),
+        quantization=gguf_quantization(path),
+        speculation=speculation,
+        num_speculative_tokens=spec.num_speculative_tokens if speculation else 0,
+        draft_model=None,
+        reasoning=reasoning,
+        max_tokens=budget,
+    )
+
+
+def _vllm_plan(spec: ModelSpec, mode: Mode, budget: int, reasoning: bool) -> EnginePlan:
+    fast = mode is Mode.FAST
+    quant = _fast_quantization(spec, "cuda") if fast else None
+    if quant == "int8wo":
+        quant = "fp8"  # vLLM's weight-only online quantization on CUDA
+    speculation = _speculation(spec, default="draft" if spec.draft_model else "ngram") if fast else None
+    return EnginePlan(
+        engine="vllm",
+        mode=mode,
+        device="cuda",
+        dtype=spec.thinking_dtype or "bfloat16",
+        quantization=quant,
+        speculation=speculation,
+        num_speculative_tokens=spec.num_speculative_tokens if speculation else 0,
+        draft_model=spec.draft_model if speculation == "draft" else None,
+        reasoning=reasoning,
+        max_tokens=budget,
+    )
+
+
+def _remote_plan(spec: ModelSpec, mode: Mode) -> EnginePlan:
+    return EnginePlan(
+        engine="openai",
+        mode=mode,
+        device="remote",
+        dtype="remote",
+        quantization=None,
+        speculation=None,
+        num_speculative_tokens=0,
+        draft_model=None,
+        reasoning=mode is Mode.THINKING and spec.supports_reasoning,
+        max_tokens=token_budget(spec, mode),
+    )
