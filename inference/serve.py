@@ -356,12 +356,19 @@ class ServeProcess:
         self.stderr = tempfile.TemporaryFile(mode="w+")
         self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=self.stderr,
                                      text=True, env=self.env)
-        lines: list[str] = []
-        reader = threading.Thread(target=lambda: lines.append(self.proc.stdout.readline()), daemon=True)
+        found: list[str] = []
+
+        def read_until_url() -> None:  # anything a library prints first is skipped
+            for text in self.proc.stdout:
+                if text.startswith("serving ") and " on http://" in text:
+                    found.append(text)
+                    return
+
+        reader = threading.Thread(target=read_until_url, daemon=True)
         reader.start()
         reader.join(self.start_timeout)
-        line = lines[0] if lines else ""
-        if " on http://" not in line:
+        line = found[0] if found else ""
+        if not line:
             self.__exit__(None, None, None)
             self.stderr.seek(0)
             err = self.stderr.read()[-4000:]
