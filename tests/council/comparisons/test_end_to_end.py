@@ -1,0 +1,83 @@
+"""A comparison through the real stack: daphne, a `celery worker` process, Redis, Postgres, llama.cpp."""
+
+import json
+
+import httpx
+import pytest
+
+from council.accounts.models import ApiToken
+from tests.conftest import requires_services
+
+pytestmark = requires_services
+
+
+def read_events(client, url, timeout=120):
+    """The SSE stream as [(event, data)] until `end`."""
+    events = []
+    with client.stream("GET", url, timeout=httpx.Timeout(10, read=timeout)) as stream:
+        assert stream.status_code == 200
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        name = None
+        for line in stream.iter_lines():
+            if line.startswith("event: "):
+                name = line.removeprefix("event: ")
+            elif line.startswith("data: "):
+                events.append((name, json.loads(line.removeprefix("data: "))))
+                if name == "end":
+                    break
+    return events
+
+
+@pytest.fixture
+def api(daphne_server, alice):
+    _, raw = ApiToken.issue(alice, "test")
+    with httpx.Client(base_url=daphne_server, headers={"Authorization": f"Bearer {raw}"}, timeout=10) as client:
+        yield client
+
+
+def test_a_worker_process_streams_both_bundled_models_and_stores_the_deltas(api, bundled, celery_worker, worker_queue):
+    for model in bundled.values():
+        model.queue = worker_queue
+        model.save()
+    created = api.post(
+        "/api/comparisons",
+        json={"prompt": "Write one sentence about the sea.", "models": list(bundled), "mode": "fast", "max_tokens": 32},
+    )
+    assert created.status_code == 201, created.text
+    comparison_id = created.json()["id"]
+
+    events = read_events(api, f"/api/comparisons/{comparison_id}/events")
+
+    assert events[0][0] == "snapshot" and events[-1][0] == "end"
+    final = api.get(f"/api/comparisons/{comparison_id}").json()
+    for response in final["responses"]:
+        rid = response["id"]
+        deltas = [data for name, data in events if name == "response.delta" and data["response_id"] == rid]
+        statuses = [data["status"] for name, data in events if name == "response.status" and data["response_id"] == rid]
+        assert response["status"] == "done", response["error"]
+        assert statuses[-1] == "done"
+        assert [d["seq"] for d in deltas] == sorted(d["seq"] for d in deltas)
+        assert "".join(d["text"] for d in deltas) == response["text"] != ""
+        assert response["metrics"]["completion_tokens"] > 0
+        assert response["metrics"]["decode_tokens_per_s"] > 0
+
+
+def test_bob_sees_nothing_of_alices_comparison_over_http_and_sse(daphne_server, alice, bob, bundled):
+    _, alice_token = ApiToken.issue(alice, "a")
+    _, bob_token = ApiToken.issue(bob, "b")
+    with httpx.Client(base_url=daphne_server, timeout=10) as client:
+        created = client.post(
+            "/api/comparisons",
+            json={"prompt": "Secret", "models": ["gemma-3-270m"], "max_tokens": 1},
+            headers={"Authorization": f"Bearer {alice_token}"},
+        ).json()
+        as_bob = {"Authorization": f"Bearer {bob_token}"}
+        for path in (f"/api/comparisons/{created['id']}", f"/api/comparisons/{created['id']}/events"):
+            response = client.get(path, headers=as_bob)
+            assert response.status_code == 404 and "Secret" not in response.text
+        response = client.post(f"/api/comparisons/{created['id']}/cancel", headers=as_bob)
+        assert response.status_code == 404
+        rid = created["responses"][0]["id"]
+        assert client.post(f"/api/responses/{rid}/cancel", headers=as_bob).status_code == 404
+        assert client.post(f"/api/responses/{rid}/regenerate", headers=as_bob).status_code == 404
+        assert client.get(f"/api/comparisons/{created['id']}/events").status_code == 401
