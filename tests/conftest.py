@@ -123,3 +123,12 @@ def bundled(db):
 
     register_bundled_models()
     return {m.slug: m for m in LanguageModel.objects.all()}
+
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """No persistent connections in tests: consumers' threads must not hold the test database open."""
+    from django.conf import settings
+
+    settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
