@@ -55,3 +55,25 @@ def _fail_unqueued(response, message: str) -> None:
     )
     if changed:
         publish_status(response.comparison_id, response.id, Status.FAILED, error=message)
+
+
+def run_in_background(func, *args):
+    """Run `func(*args)` on the in-process task pool (embedded mode), with fresh DB connections.
+
+    Returns the Future, so a caller may wait on it with a timeout.
+    """
+    global _executor
+    if _executor is None:
+        _executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="council-task")
+
+    def call():
+        close_old_connections()
+        try:
+            return func(*args)
+        except Exception:
+            log.exception("in-process task %s crashed", getattr(func, "__name__", func))
+            raise
+        finally:
+            close_old_connections()
+
+    return _executor.submit(call)
