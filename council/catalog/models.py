@@ -1,7 +1,10 @@
 """LanguageModel: what can be served, and how in each mode."""
 
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+
+from council.catalog import validation
 
 from inference.types import ModelSpec
 
@@ -20,6 +23,9 @@ class SpeculativeMethod(models.TextChoices):
     NGRAM = "ngram", "N-gram prompt lookup"
     DRAFT = "draft", "Draft model"
     EAGLE = "eagle", "EAGLE (vLLM)"
+
+
+THINKING_DTYPES = ("float32", "bfloat16", "float16")
 
 
 class LanguageModel(models.Model):
@@ -59,6 +65,12 @@ class LanguageModel(models.Model):
     thinking_dtype = models.CharField(max_length=20, blank=True, help_text="THINKING: blank = bf16 on CUDA, fp32 on CPU.")
     thinking_max_tokens = models.PositiveIntegerField(null=True, blank=True)
 
+    measurements = models.JSONField(
+        default=dict, blank=True, editable=False,
+        help_text="Last test load and benchmark, per mode: {'test_load': {...}, 'benchmark': {...}}.",
+    )
+    measured_at = models.DateTimeField(null=True, blank=True, editable=False)
+
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -67,6 +79,67 @@ class LanguageModel(models.Model):
 
     def __str__(self):
         return self.name
+
+    def clean(self):
+        """Field-level messages for a configuration that cannot be served as it stands.
+
+        A note that is not an error (a draft tokenizer that cannot be checked) is kept in
+        `self.validation_notes` for the admin to show.
+        """
+        self.validation_notes = []
+        errors: dict[str, list[str]] = {}
+
+        def add(field, message):
+            errors.setdefault(field, []).append(message)
+
+        backend_error = validation.backend_error(self.backend)
+        if backend_error:
+            add("backend", backend_error)
+        elif self.backend == Backend.VLLM and validation.vllm_missing():
+            add("backend", "vLLM is not installed in this environment; install it on the GPU workers "
+                "(pip install vllm) or choose another backend.")
+
+        if self.backend == Backend.OPENAI:
+            url_error = validation.http_url_error(self.source)
+            if url_error:
+                add("source", url_error)
+        elif self.source and not validation.is_bundled(self.source):
+            missing = validation.missing_path(self.source)
+            if missing:
+                add("source", f"No such file or directory: {missing}. Give an existing local path, "
+                    "a bundled model's slug, or a hub id like org/name.")
+        missing_gguf = validation.missing_path(self.gguf_file)
+        if missing_gguf:
+            add("gguf_file", f"No such GGUF file: {missing_gguf}.")
+
+        if self.draft_model:
+            missing_draft = validation.missing_path(self.draft_model)
+            if missing_draft:
+                add("draft_model", f"No such draft model directory: {missing_draft}.")
+            else:
+                draft_error, note = validation.draft_tokenizer_error(self.source, self.draft_model)
+                if draft_error:
+                    add("draft_model", draft_error)
+                if note:
+                    self.validation_notes.append(note)
+        elif self.speculative_method == SpeculativeMethod.DRAFT:
+            add("draft_model", "Speculative method 'draft model' needs a draft model.")
+
+        if self.thinking_dtype and self.thinking_dtype not in THINKING_DTYPES:
+            add("thinking_dtype", f"Use one of {', '.join(THINKING_DTYPES)}, or leave it blank.")
+
+        numbers = [
+            ("default_max_tokens", self.default_max_tokens, "max_tokens_limit", self.max_tokens_limit),
+            ("max_tokens_limit", self.max_tokens_limit, "context_length", self.context_length),
+            ("fast_max_tokens", self.fast_max_tokens, "max_tokens_limit", self.max_tokens_limit),
+            ("thinking_max_tokens", self.thinking_max_tokens, "max_tokens_limit", self.max_tokens_limit),
+        ]
+        for field, value, bound_field, bound in numbers:
+            if value is not None and bound is not None and value > bound:
+                label = self._meta.get_field(bound_field).verbose_name
+                add(field, f"{value} is more than the {label} ({bound}); lower it or raise the {label}.")
+        if errors:
+            raise ValidationError(errors)
 
     def to_spec(self) -> ModelSpec:
         """The Django-free description the inference layer works from."""

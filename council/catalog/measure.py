@@ -1,0 +1,165 @@
+"""Test load and benchmark of one model: run on its queue's worker, stored on the model row.
+
+`measurements` holds {"test_load": {mode: result}, "benchmark": {...}}; each result
+carries `at` (ISO time) and either its figures or an `error`.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import logging
+import time
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from inference import registry
+from inference.engines.base import EngineError
+from inference.types import GenerationRequest, Message, Mode
+
+log = logging.getLogger(__name__)
+
+TEST_PROMPT = "Say hello in one short sentence."
+TEST_MAX_TOKENS = 16
+BENCH_MAX_TOKENS = 32
+SAMPLE_CHARS = 200
+MODES = (Mode.FAST.value, Mode.THINKING.value)
+
+
+def generate_once(spec, mode: Mode, max_tokens: int, prompt: str = TEST_PROMPT) -> dict:
+    """One short greedy generation: figures and the text, or the error a person can act on."""
+    started = time.monotonic()
+    result: dict = {"at": timezone.now().isoformat()}
+    try:
+        engine = registry.get_engine(spec, mode)
+        result["load_ms"] = round((time.monotonic() - started) * 1000, 1)
+        describe = engine.describe() or {}
+        request = GenerationRequest(
+            request_id=f"catalog-{spec.slug}-{mode.value}-{time.monotonic_ns()}",
+            messages=(Message("user", prompt),),
+            max_tokens=max_tokens,
+            temperature=0.0,
+            top_p=1.0,
+        )
+        parts = []
+        terminal = None
+        for event in engine.stream(request):
+            if event.terminal:
+                terminal = event
+                break
+            parts.append(event.text)
+    except EngineError as exc:
+        return {**result, "ok": False, "error": str(exc)}
+    except Exception as exc:
+        log.exception("test generation of %s (%s) failed", spec.slug, mode.value)
+        return {**result, "ok": False, "error": f"{type(exc).__name__}: {exc}"}
+    if terminal is None or terminal.type != "done":
+        error = (terminal.error if terminal is not None else None) or "The engine ended without a final event."
+        return {**result, "ok": False, "error": error}
+    metrics = terminal.metrics.as_dict() if terminal.metrics else {}
+    return {
+        **result,
+        "ok": True,
+        "ttft_ms": metrics.get("ttft_ms"),
+        "decode_tokens_per_s": metrics.get("decode_tokens_per_s"),
+        "completion_tokens": metrics.get("completion_tokens"),
+        "engine": metrics.get("engine") or describe.get("backend"),
+        "quantization": metrics.get("quantization") or describe.get("quantization"),
+        "sample": "".join(parts)[:SAMPLE_CHARS],
+    }
+
+
+def _store(model_id, key: str, value: dict, merge: bool) -> None:
+    """Merge into the row's measurements under a row lock, so a test load and a benchmark don't clobber each other."""
+    from council.catalog.models import LanguageModel
+
+    with transaction.atomic():
+        model = LanguageModel.objects.select_for_update().get(pk=model_id)
+        measurements = dict(model.measurements or {})
+        if merge:
+            measurements[key] = {**(measurements.get(key) or {}), **value}
+        else:
+            measurements[key] = value
+        LanguageModel.objects.filter(pk=model_id).update(measurements=measurements, measured_at=timezone.now())
+
+
+def run_test_load(model_id, modes=MODES) -> dict:
+    """A short generation in each of `modes`; results stored under measurements['test_load']."""
+    from council.catalog.models import LanguageModel
+
+    spec = LanguageModel.objects.get(pk=model_id).to_spec()
+    results = {}
+    for mode in modes:
+        results[mode] = generate_once(spec, Mode(mode), TEST_MAX_TOKENS)
+        _store(model_id, "test_load", {mode: results[mode]}, merge=True)
+    return results
+
+
+def _bench_module():
+    try:
+        return importlib.import_module("inference.bench")
+    except ImportError:
+        return None
+
+
+def run_benchmark(model_id, max_tokens: int = BENCH_MAX_TOKENS) -> dict:
+    """FAST vs THINKING for one model: decode speed per mode, speedup, and the quality cost.
+
+    The quality figures (perplexity delta, top-1 agreement) come from inference.bench
+    where it offers `bench_model(spec, max_tokens=...)`; otherwise only speed is measured.
+    """
+    from council.catalog.models import LanguageModel
+
+    spec = LanguageModel.objects.get(pk=model_id).to_spec()
+    bench = _bench_module()
+    figures: dict = {"at": timezone.now().isoformat(), "max_tokens": max_tokens}
+    if bench is not None and hasattr(bench, "bench_model"):
+        try:
+            figures.update(bench.bench_model(spec, max_tokens=max_tokens))
+            figures["ok"] = True
+        except Exception as exc:
+            log.exception("benchmark of %s failed", spec.slug)
+            figures.update(ok=False, error=f"{type(exc).__name__}: {exc}")
+    else:
+        figures.update(_speed_only(spec, max_tokens))
+    _store(model_id, "benchmark", figures, merge=False)
+    return figures
+
+
+def _speed_only(spec, max_tokens: int) -> dict:
+    runs = {mode: generate_once(spec, Mode(mode), max_tokens, prompt="Count from one to twenty in words.") for mode in MODES}
+    errors = [f"{mode}: {r['error']}" for mode, r in runs.items() if not r["ok"]]
+    fast = runs[Mode.FAST.value].get("decode_tokens_per_s")
+    thinking = runs[Mode.THINKING.value].get("decode_tokens_per_s")
+    return {
+        "ok": not errors,
+        "error": "; ".join(errors) or None,
+        "fast_decode_tokens_per_s": fast,
+        "thinking_decode_tokens_per_s": thinking,
+        "speedup": round(fast / thinking, 2) if fast and thinking else None,
+        "perplexity_delta": None,
+        "top1_agreement": None,
+        "note": "Quality figures need inference.bench (not installed in this version); speed only.",
+    }
+
+
+JOBS = {"test_load": run_test_load, "benchmark": run_benchmark}
+
+
+def enqueue(job: str, model, **options) -> str:
+    """Run `job` for `model` on its queue's worker (Celery), or in this process in embedded mode.
+
+    Returns where it went, for the admin's message.
+    """
+    if settings.COUNCIL_INPROCESS_TASKS:
+        from council.comparisons.dispatch import run_in_background
+
+        run_in_background(functools.partial(JOBS[job], model.pk, **options))
+        return "this process"
+    from council.catalog import tasks
+
+    task = {"test_load": tasks.test_load_task, "benchmark": tasks.benchmark_task}[job]
+    task.apply_async(args=[model.pk], kwargs=options, queue=model.queue)
+    return f"queue {model.queue}"
