@@ -6,7 +6,7 @@ DATABASE_URL switches to Postgres; REDIS_URL to Celery over Redis and channels_r
 
 from pathlib import Path
 
-from council.lib.env import database_from_url, env_bool, env_list, env_str, secret_key
+from council.lib.env import database_from_url, env_bool, env_int, env_list, env_str, secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("COUNCIL_DATA_DIR", str(BASE_DIR / "data"))).resolve()
@@ -133,8 +133,10 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if SECURE else Non
 
 COUNCIL_DEVICE = env_str("COUNCIL_DEVICE", "auto")
 COUNCIL_REGISTER_BUNDLED = env_bool("COUNCIL_REGISTER_BUNDLED", True)
-COUNCIL_MAX_MODELS = 8
-COUNCIL_MAX_PROMPT_CHARS = 20_000
+COUNCIL_MAX_MODELS = env_int("COUNCIL_MAX_MODELS", 8)
+COUNCIL_MAX_PROMPT_CHARS = env_int("COUNCIL_MAX_PROMPT_CHARS", 20_000)
+COUNCIL_MAX_ACTIVE_RESPONSES = env_int("COUNCIL_MAX_ACTIVE_RESPONSES", 16)
+COUNCIL_RATE_LIMIT_PER_MINUTE = env_int("COUNCIL_RATE_LIMIT_PER_MINUTE", 20)
 
 LOGGING = {
     "version": 1,

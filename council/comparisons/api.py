@@ -9,6 +9,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from council.catalog.models import LanguageModel
 from council.comparisons import actions, submission
+from council.comparisons.errors import SubmissionError
 from council.comparisons.access import get_comparison_for_user, get_response_for_user
 from council.comparisons.serializers import comparison_json, response_json
 
@@ -30,8 +31,11 @@ def api_endpoint(view):
             return view(request, *args, **kwargs)
         except Http404 as exc:
             return error(str(exc) or "Not found.", 404)
-        except submission.SubmissionError as exc:
-            return error(str(exc), 400)
+        except SubmissionError as exc:
+            response = error(str(exc), exc.status)
+            if exc.retry_after:
+                response["Retry-After"] = str(exc.retry_after)
+            return response
         except actions.Conflict as exc:
             return error(str(exc), 409)
 
@@ -42,7 +46,7 @@ def _json_body(request):
     try:
         return json.loads(request.body or b"null")
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise submission.SubmissionError(f"The request body is not valid JSON: {exc}.") from None
+        raise SubmissionError(f"The request body is not valid JSON: {exc}.") from None
 
 
 @require_GET

@@ -9,31 +9,33 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
 
+from council.comparisons.errors import QueueUnavailable
+
 log = logging.getLogger(__name__)
 
 _executor: ThreadPoolExecutor | None = None
 
 
-def _in_process(response_id: str) -> None:
-    from council.comparisons.runner import run_response
+def check_available() -> None:
+    """Raise QueueUnavailable unless the broker answers a ping within a second."""
+    if settings.COUNCIL_INPROCESS_TASKS:
+        return
+    import redis
 
-    close_old_connections()
     try:
-        run_response(response_id)
-    except Exception:  # the runner ends its row itself; this only keeps the pool alive
-        log.exception("in-process task for response %s crashed", response_id)
-    finally:
-        close_old_connections()
+        redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1).ping()
+    except (redis.RedisError, OSError) as exc:
+        log.error("task queue unreachable: %s", exc)
+        raise QueueUnavailable("The task queue is unreachable right now; nothing was created. Try again shortly.")
 
 
 def enqueue(responses) -> None:
     """Queue one task per response, routed to its model's queue."""
-    global _executor
     if settings.COUNCIL_INPROCESS_TASKS:
-        if _executor is None:
-            _executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="council-task")
+        from council.comparisons.runner import run_response
+
         for response in responses:
-            _executor.submit(_in_process, str(response.id))
+            run_in_background(run_response, str(response.id))
         return
 
     from council.comparisons.tasks import run_response_task

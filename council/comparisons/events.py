@@ -8,7 +8,10 @@ Message shapes are DESIGN.md's streaming contract:
 from __future__ import annotations
 
 import asyncio
+import logging
 from channels.layers import get_channel_layer
+
+log = logging.getLogger(__name__)
 
 # The ASGI server's event loop, set by council.asgi. The in-memory channel layer is
 # not thread-safe, so in embedded mode tasks hand their sends to that loop.
@@ -26,9 +29,23 @@ class Publisher:
         self.group = group_for(comparison_id)
         self.layer = get_channel_layer()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.failures = 0
 
     def send(self, message: dict) -> None:
-        """Blocks until the layer took the message (10 s at most); call from sync code only."""
+        """Hand the message to the layer (10 s at most); call from sync code only.
+
+        A failed send is logged and dropped, not raised: the database holds the text,
+        and clients that missed events catch up from it when they reconnect.
+        """
+        try:
+            self._send(message)
+        except Exception as exc:
+            self.failures += 1
+            if self.failures == 1:
+                log.warning("cannot publish to %s (%s: %s); clients will catch up from the database",
+                            self.group, exc.__class__.__name__, exc)
+
+    def _send(self, message: dict) -> None:
         send = self.layer.group_send(self.group, message)
         loop = server_loop
         if loop is not None and loop.is_running():

@@ -148,6 +148,10 @@ def run_response(response_id) -> str | None:
                 terminal = StreamEvent.cancelled()
     except EngineError as exc:
         terminal = StreamEvent.failed(str(exc))
+    except MemoryError:
+        terminal = StreamEvent.failed(
+            "The worker ran out of memory for this model. Choose a smaller model or mode, or give the worker more memory."
+        )
     except Exception as exc:
         log.exception("response %s failed", response_id)
         terminal = StreamEvent.failed(f"The model failed: {exc.__class__.__name__}: {exc}")

@@ -8,12 +8,9 @@ from django.conf import settings
 from django.db import transaction
 
 from council.catalog.models import LanguageModel
-from council.comparisons import dispatch
+from council.comparisons import dispatch, limits
+from council.comparisons.errors import SubmissionError
 from council.comparisons.models import Comparison, Mode, Response
-
-
-class SubmissionError(ValueError):
-    """Input a person must fix; the message says how."""
 
 
 @dataclass(frozen=True)
@@ -74,7 +71,7 @@ def parse(data, user) -> Submission:
         raise SubmissionError("models must be a non-empty list of model slugs (see GET /api/models).")
     slugs = list(dict.fromkeys(slugs))
     if len(slugs) > settings.COUNCIL_MAX_MODELS:
-        raise SubmissionError(f"Choose at most {settings.COUNCIL_MAX_MODELS} models.")
+        raise SubmissionError(f"Choose at most {settings.COUNCIL_MAX_MODELS} models per comparison.")
     available = LanguageModel.objects.all() if user.is_staff else LanguageModel.objects.filter(enabled=True)
     found = {m.slug: m for m in available.filter(slug__in=slugs)}
     unknown = [s for s in slugs if s not in found]
@@ -91,6 +88,8 @@ def parse(data, user) -> Submission:
 def create(owner, submission: Submission) -> Comparison:
     """The comparison and its responses in one transaction; tasks are sent after commit."""
     modes = [Mode.FAST, Mode.THINKING] if submission.mode == Mode.BOTH else [submission.mode]
+    limits.check(owner, new_responses=len(submission.models) * len(modes))
+    dispatch.check_available()
     with transaction.atomic():
         comparison = Comparison.objects.create(
             owner=owner,
