@@ -25,3 +25,13 @@ def get_response_for_user(user, response_id) -> Response:
         )
     except (Response.DoesNotExist, ValueError):
         raise Http404("No such response.")
+
+
+def get_shared_comparison(token) -> Comparison:
+    """A comparison its owner shares read-only; 404 once the link is revoked."""
+    if not token:
+        raise Http404("No such shared comparison.")
+    try:
+        return Comparison.objects.get(share_token=token)
+    except Comparison.DoesNotExist:
+        raise Http404("No such shared comparison.")

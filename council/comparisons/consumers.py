@@ -2,12 +2,13 @@
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.db.models import Q
 from django.http import Http404
 from django.template.loader import render_to_string
 
 from council.comparisons.access import get_comparison_for_user
 from council.comparisons.events import group_for
-from council.comparisons.models import Response
+from council.comparisons.models import Response, Status
 
 FORBIDDEN = 4403
 
@@ -22,10 +23,13 @@ def _comparison_for(user, comparison_id):
 
 @database_sync_to_async
 def _columns(comparison_id, response_id=None):
-    """[(response_id, seq, html)] for the comparison's columns, rendered from the database."""
+    """[(response_id, seq, html)] for the comparison's columns, rendered from the database.
+
+    With a response_id: that column, and the queued ones, whose place in the queue may have moved.
+    """
     responses = Response.objects.select_related("model").filter(comparison_id=comparison_id)
     if response_id is not None:
-        responses = responses.filter(id=response_id)
+        responses = responses.filter(Q(id=response_id) | Q(status=Status.QUEUED))
     return [
         (str(r.id), r.seq, render_to_string("comparisons/_column.html", {"response": r, "oob": True}))
         for r in responses

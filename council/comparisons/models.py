@@ -1,5 +1,6 @@
 """A Comparison is one prompt; each of its Responses is one model in one mode."""
 
+import secrets
 import uuid
 
 from django.conf import settings
@@ -34,6 +35,8 @@ class Comparison(models.Model):
     max_tokens = models.PositiveIntegerField(null=True, blank=True)
     temperature = models.FloatField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Set while the comparison is shared read-only at /s/<share_token>/; None when not shared.
+    share_token = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at"]
@@ -44,6 +47,17 @@ class Comparison(models.Model):
     @property
     def group_name(self) -> str:
         return f"comparison.{self.id}"
+
+    def share(self) -> str:
+        """Share read-only under a new unguessable token (a revoked link stays dead)."""
+        if not self.share_token:
+            self.share_token = secrets.token_urlsafe(24)
+            self.save(update_fields=["share_token"])
+        return self.share_token
+
+    def unshare(self) -> None:
+        self.share_token = None
+        self.save(update_fields=["share_token"])
 
 
 class Response(models.Model):
@@ -78,3 +92,13 @@ class Response(models.Model):
     @property
     def group_name(self) -> str:
         return f"comparison.{self.comparison_id}"
+
+    def ahead_in_queue(self) -> int:
+        """How many older responses wait on this one's model queue (those of every user)."""
+        return Response.objects.filter(
+            status=Status.QUEUED, model__queue=self.model.queue, queued_at__lt=self.queued_at
+        ).count()
+
+    def reasoning_tokens(self) -> int | None:
+        """The engine's count of reasoning tokens where it reports one."""
+        return self.metrics.get("reasoning_tokens")

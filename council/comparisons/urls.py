@@ -1,11 +1,31 @@
-from django.urls import path
+from django.urls import path, register_converter
 
-from council.comparisons import api, sse, views
+from council.comparisons import api, sharing, sse, views
+
+
+class ExportFormat:
+    regex = "json|md|csv"
+
+    def to_python(self, value):
+        return value
+
+    def to_url(self, value):
+        return value
+
+
+register_converter(ExportFormat, "fmt")
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("comparisons/new", views.submit, name="submit"),
+    path("history/", views.history, name="history"),
     path("c/<uuid:comparison_id>/", views.comparison_page, name="comparison"),
+    path("c/<uuid:comparison_id>/delete", views.delete, name="comparison-delete"),
+    path("c/<uuid:comparison_id>/share", sharing.share, name="comparison-share"),
+    path("c/<uuid:comparison_id>/unshare", sharing.unshare, name="comparison-unshare"),
+    path("c/<uuid:comparison_id>/export.<fmt:fmt>", sharing.export, name="comparison-export"),
+    path("s/<str:token>/", sharing.shared_page, name="shared"),
+    path("s/<str:token>/export.<fmt:fmt>", sharing.shared_export, name="shared-export"),
     path("api/models", api.models, name="api-models"),
     path("api/comparisons", api.create_comparison, name="api-comparisons"),
     path("api/comparisons/<uuid:comparison_id>", api.comparison_detail, name="api-comparison"),

@@ -1,13 +1,17 @@
-"""Pages: the prompt form and the side-by-side comparison."""
+"""Pages: the prompt form, the side-by-side comparison, and the history of past comparisons."""
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from council.catalog.models import LanguageModel
-from council.comparisons import submission
+from council.comparisons import actions, exports, submission
 from council.comparisons.access import comparisons_for, get_comparison_for_user
 from council.comparisons.models import Mode
+
+HISTORY_PAGE_SIZE = 25
 
 
 def _form_context(request, data=None, error=None):
@@ -49,4 +53,29 @@ def submit(request):
 def comparison_page(request, comparison_id):
     comparison = get_comparison_for_user(request.user, comparison_id)
     responses = comparison.responses.select_related("model").order_by("position")
-    return render(request, "comparisons/comparison.html", {"comparison": comparison, "responses": responses})
+    return render(request, "comparisons/comparison.html", {
+        "comparison": comparison, "responses": responses, "export_formats": exports.FORMATS,
+    })
+
+
+@require_GET
+@login_required
+def history(request):
+    """The user's comparisons, newest first; ?q= keeps those whose prompt contains it."""
+    query = request.GET.get("q", "").strip()
+    comparisons = comparisons_for(request.user).prefetch_related("responses__model")
+    if query:
+        comparisons = comparisons.filter(prompt__icontains=query)
+    page = Paginator(comparisons, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "comparisons/history.html", {"page": page, "query": query})
+
+
+@require_POST
+@login_required
+def delete(request, comparison_id):
+    """Stop whatever still runs, then delete; a worker finding its row gone just ends."""
+    comparison = get_comparison_for_user(request.user, comparison_id)
+    actions.cancel_comparison(comparison)
+    comparison.delete()
+    messages.success(request, "Comparison deleted.")
+    return redirect("history")

@@ -1,0 +1,63 @@
+"""A comparison as a downloadable file: JSON (the API's shape), Markdown or CSV."""
+
+import csv
+import io
+import json
+
+from council.comparisons.models import Comparison
+from council.comparisons.serializers import comparison_json
+
+CSV_METRICS = ("prompt_tokens", "completion_tokens", "ttft_ms", "decode_tokens_per_s", "total_ms",
+               "engine", "quantization", "speculation")
+CSV_COLUMNS = ("model", "mode", "status", *CSV_METRICS, "text")
+CONTENT_TYPES = {
+    "json": "application/json",
+    "md": "text/markdown; charset=utf-8",
+    "csv": "text/csv; charset=utf-8",
+}
+
+
+def to_json(comparison: Comparison) -> str:
+    return json.dumps(comparison_json(comparison), indent=2, ensure_ascii=False)
+
+
+def to_csv(comparison: Comparison) -> str:
+    """One row per response, its figures, then its text."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    for r in comparison_json(comparison)["responses"]:
+        writer.writerow([r["model"], r["mode"], r["status"], *(_cell(r["metrics"][k]) for k in CSV_METRICS), r["text"]])
+    return out.getvalue()
+
+
+def _cell(value):
+    return "" if value is None else value
+
+
+def to_markdown(comparison: Comparison) -> str:
+    data = comparison_json(comparison)
+    lines = [f"# Comparison {data['created_at'][:16].replace('T', ' ')}", "", "## Prompt", "", _quote(data["prompt"]), ""]
+    for r in data["responses"]:
+        m = r["metrics"]
+        lines += [f"## {r['model']} ({r['mode']}), {r['status']}", ""]
+        figures = [f"{m['completion_tokens']} tokens" if m["completion_tokens"] is not None else None,
+                   f"TTFT {m['ttft_ms']:.0f} ms" if m["ttft_ms"] is not None else None,
+                   f"{m['decode_tokens_per_s']:.1f} tok/s" if m["decode_tokens_per_s"] is not None else None,
+                   m["engine"]]
+        if any(figures):
+            lines += ["*" + " · ".join(f for f in figures if f) + "*", ""]
+        if r["reasoning"]:
+            lines += ["<details><summary>Reasoning</summary>", "", r["reasoning"], "", "</details>", ""]
+        if r["error"]:
+            lines += [f"> Error: {r['error']}", ""]
+        lines += [r["text"], ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _quote(text: str) -> str:
+    return "\n".join("> " + line for line in text.splitlines()) or ">"
+
+
+FORMATS = [("json", "JSON"), ("md", "Markdown"), ("csv", "CSV")]
+RENDERERS = {"json": to_json, "md": to_markdown, "csv": to_csv}
