@@ -42,7 +42,7 @@ def _figure(value, unit="", digits=1):
     if value is None:
         return "—"
     if isinstance(value, float):
-        value = round(value, digits)
+        value = round(value, digits) if digits else round(value)
     return f"{value}{unit}"
 
 

@@ -28,7 +28,8 @@ def register_bundled_models() -> list[str]:
                 "chat_template": spec.chat_template or "",
                 "context_length": spec.context_length,
                 "default_max_tokens": spec.default_max_tokens,
-                "max_tokens_limit": spec.max_tokens_limit,
+                # clean() requires the limit to fit the context window.
+                "max_tokens_limit": min(spec.max_tokens_limit, spec.context_length),
                 "temperature": spec.temperature,
                 "top_p": spec.top_p,
                 "supports_reasoning": spec.supports_reasoning,

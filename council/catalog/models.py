@@ -48,7 +48,7 @@ class LanguageModel(models.Model):
 
     context_length = models.PositiveIntegerField(default=2048, validators=[MinValueValidator(16)])
     default_max_tokens = models.PositiveIntegerField(default=256, validators=[MinValueValidator(1)])
-    max_tokens_limit = models.PositiveIntegerField(default=4096, validators=[MinValueValidator(1)])
+    max_tokens_limit = models.PositiveIntegerField(default=2048, validators=[MinValueValidator(1)])
     temperature = models.FloatField(default=0.7, validators=[MinValueValidator(0.0), MaxValueValidator(2.0)])
     top_p = models.FloatField(default=1.0, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
     supports_reasoning = models.BooleanField(default=False)
