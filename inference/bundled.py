@@ -162,6 +162,7 @@ def transformers_dir(slug: str) -> Path:
             (tmp / "council.json").write_text(
                 json.dumps({"format": CACHE_FORMAT, "gguf": str(gguf), "gguf_bytes": gguf.stat().st_size})
             )
+            os.chmod(tmp, 0o755)  # mkdtemp makes it private; other workers' users read it
             if target.exists():  # stale or from an older format
                 shutil.rmtree(target, ignore_errors=True)
             try:
@@ -193,5 +194,10 @@ def _convert(gguf: Path, out: Path) -> None:
         model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
     except Exception as exc:
         raise EngineError(f"transformers could not de-quantize {gguf}: {exc}") from exc
+    # The weights are plain floats now; drop the "loaded from GGUF" marker that makes
+    # transformers refuse to save them.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)

@@ -10,6 +10,7 @@ and a greedy-exact check of each, with exact drafted/accepted counts.
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import threading
 import time
@@ -76,6 +77,32 @@ def gguf_chat_format(metadata: dict, token_text, override: str | None = None) ->
         add_bos=str(metadata.get("tokenizer.ggml.add_bos_token", "false")).lower() == "true",
         override=override,
     )
+
+
+@functools.lru_cache(maxsize=16)
+def chat_format_of_file(path: str, override: str | None = None) -> ChatFormat:
+    """The chat format of a GGUF file, read through a vocabulary-only llama.cpp load.
+
+    The torch engine calls this too, so that both engines take a model's template and
+    special tokens from the same place by the same code (and it takes under a second,
+    where parsing gemma's 262k-token vocabulary with the gguf package takes ten).
+    """
+    if not os.path.exists(path):
+        raise EngineError(f"GGUF file not found: {path!r}.")
+    from llama_cpp import Llama, llama_cpp
+
+    llm = Llama(model_path=path, vocab_only=True, verbose=False)
+    try:
+        vocab = llm._model.vocab
+
+        def token_text(token: int) -> str:
+            buf = ctypes.create_string_buffer(256)
+            n = llama_cpp.llama_token_to_piece(vocab, token, buf, len(buf), 0, True)
+            return buf.raw[: max(n, 0)].decode("utf-8", errors="replace")
+
+        return gguf_chat_format(llm.metadata, token_text, override)
+    finally:
+        llm.close()
 
 
 class LlamaCppEngine:

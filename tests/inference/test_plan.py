@@ -101,7 +101,7 @@ def test_device_detection_does_not_need_torch(monkeypatch):
 def test_importing_the_inference_layer_imports_neither_torch_nor_django():
     code = (
         "import sys, inference.plan, inference.registry, inference.bundled, inference.text, inference.speculative;"
-        "import inference.engines.llamacpp;"
+        "import inference.engines.llamacpp, inference.engines.torch;"
         "bad = [m for m in ('torch', 'transformers', 'django') if m in sys.modules]; print(bad); sys.exit(bool(bad))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
