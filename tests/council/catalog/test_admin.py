@@ -112,3 +112,9 @@ def test_non_staff_cannot_reach_the_model_admin(alice, bundled):
     client.force_login(alice)
     response = client.get(change_url(bundled["smollm2-135m-instruct"]))
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_the_model_list_links_to_the_health_page_and_offers_both_actions(staff, bundled):
+    page = staff.get("/admin/catalog/languagemodel/").content.decode()
+    assert 'href="/health/"' in page
+    assert 'value="test_load"' in page and 'value="benchmark"' in page
