@@ -118,7 +118,9 @@ class LanguageModelAdmin(admin.ModelAdmin):
             ("FAST decode", _figure(b.get("fast_decode_tokens_per_s"), " tok/s")),
             ("THINKING decode", _figure(b.get("thinking_decode_tokens_per_s"), " tok/s")),
             ("Speedup", _figure(b.get("speedup"), "×", 2)),
+            ("FAST + n-gram decode", _figure(b.get("fast_ngram_decode_tokens_per_s"), " tok/s")),
             ("Perplexity delta (FAST − THINKING)", _figure(b.get("perplexity_delta"), "", 3)),
+            ("Perplexity increase", _figure(b.get("ppl_increase_pct"), " %", 2)),
             ("Top-1 agreement", _figure(b.get("top1_agreement"), "", 3)),
             ("Measured", f"{(b.get('at') or '')[:19]}, {b.get('max_tokens')} tokens"),
         ]

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from council.catalog import validation
 from inference import registry
 from inference.engines.base import EngineError
 from inference.types import GenerationRequest, Message, Mode
@@ -107,18 +108,19 @@ def _bench_module():
 def run_benchmark(model_id, max_tokens: int = BENCH_MAX_TOKENS) -> dict:
     """FAST vs THINKING for one model: decode speed per mode, speedup, and the quality cost.
 
-    The quality figures (perplexity delta, top-1 agreement) come from inference.bench
-    where it offers `bench_model(spec, max_tokens=...)`; otherwise only speed is measured.
+    Bundled models go through inference.bench's `bench_model(slug, max_tokens, repeat, log)`
+    (speed over its fixed prompts, perplexity and top-1 agreement under teacher forcing);
+    other models, or an install without inference.bench, get the speed figures only.
     """
     from council.catalog.models import LanguageModel
 
     spec = LanguageModel.objects.get(pk=model_id).to_spec()
     bench = _bench_module()
     figures: dict = {"at": timezone.now().isoformat(), "max_tokens": max_tokens}
-    if bench is not None and hasattr(bench, "bench_model"):
+    if bench is not None and hasattr(bench, "bench_model") and validation.is_bundled(spec.source):
         try:
-            figures.update(bench.bench_model(spec, max_tokens=max_tokens))
-            figures["ok"] = True
+            rows = bench.bench_model(spec.source, max_tokens=max_tokens, repeat=1, log=log.info)
+            figures.update(_from_bench_rows(rows), ok=True, error=None)
         except Exception as exc:
             log.exception("benchmark of %s failed", spec.slug)
             figures.update(ok=False, error=f"{type(exc).__name__}: {exc}")
@@ -126,6 +128,25 @@ def run_benchmark(model_id, max_tokens: int = BENCH_MAX_TOKENS) -> dict:
         figures.update(_speed_only(spec, max_tokens))
     _store(model_id, "benchmark", figures, merge=False)
     return figures
+
+
+def _from_bench_rows(rows) -> dict:
+    """inference.bench's rows (one per configuration) as the figures the admin shows."""
+    by_config = {row.config: row for row in rows}
+    fast, thinking = by_config.get("FAST"), by_config.get("THINKING")
+    ngram = by_config.get("FAST+ngram")
+    delta = None
+    if fast and thinking and fast.perplexity is not None and thinking.perplexity is not None:
+        delta = round(fast.perplexity - thinking.perplexity, 3)
+    return {
+        "fast_decode_tokens_per_s": fast.decode_tokens_per_s if fast else None,
+        "thinking_decode_tokens_per_s": thinking.decode_tokens_per_s if thinking else None,
+        "fast_ngram_decode_tokens_per_s": ngram.decode_tokens_per_s if ngram else None,
+        "speedup": fast.speedup if fast else None,
+        "perplexity_delta": delta,
+        "ppl_increase_pct": fast.ppl_increase_pct if fast else None,
+        "top1_agreement": fast.top1_agreement if fast else None,
+    }
 
 
 def _speed_only(spec, max_tokens: int) -> dict:
@@ -141,7 +162,7 @@ def _speed_only(spec, max_tokens: int) -> dict:
         "speedup": round(fast / thinking, 2) if fast and thinking else None,
         "perplexity_delta": None,
         "top1_agreement": None,
-        "note": "Quality figures need inference.bench (not installed in this version); speed only.",
+        "note": "Speed only: the quality figures come from inference.bench, which measures bundled models.",
     }
 
 

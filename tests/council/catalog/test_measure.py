@@ -62,6 +62,12 @@ def test_a_failed_load_is_stored_with_its_error_and_keeps_the_other_results(db):
     assert model.measurements["test_load"]["thinking"]["error"] == results["thinking"]["error"]
 
 
+def test_a_benchmark_of_a_model_outside_the_bundle_measures_speed_only_and_says_so(db):
+    model = unreachable_server()
+    figures = measure.run_benchmark(model.pk, max_tokens=8)
+    assert figures["perplexity_delta"] is None and "Speed only" in figures["note"]
+
+
 def test_a_benchmark_that_cannot_load_stores_its_error(db):
     model = unreachable_server()
     figures = measure.run_benchmark(model.pk, max_tokens=8)
@@ -130,12 +136,14 @@ def test_the_admin_test_load_runs_smollm2_in_both_modes(transactional_db, admin)
 
 
 @pytest.mark.slow
-def test_a_benchmark_of_smollm2_stores_the_speed_of_each_mode(bundled):
-    """Loads the torch engine for THINKING: slow."""
+def test_a_benchmark_of_smollm2_stores_speed_and_quality_cost(bundled):
+    """Runs inference.bench on the bundled SmolLM2, torch engine included: slow."""
     model = bundled[SMOLLM2]
     figures = measure.run_benchmark(model.pk, max_tokens=16)
     assert figures["ok"], figures.get("error")
     assert figures["fast_decode_tokens_per_s"] > 0 and figures["thinking_decode_tokens_per_s"] > 0
     assert figures["speedup"] > 0
+    if measure._bench_module() is not None:  # inference.bench gives the quality cost
+        assert figures["perplexity_delta"] is not None and 0 < figures["top1_agreement"] <= 1
     model.refresh_from_db()
     assert model.measurements["benchmark"]["speedup"] == figures["speedup"]
