@@ -1,0 +1,64 @@
+"""The benchmark's measures, and the quality bound FAST must keep (slow: loads torch)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from inference import bench
+
+
+def test_perplexity_of_uniform_logits_is_the_vocabulary_size():
+    logits = np.zeros((5, 7))
+    assert bench.perplexity(logits, [0, 1, 2, 3, 4]) == pytest.approx(7.0)
+
+
+def test_perplexity_of_a_confident_correct_model_is_near_one():
+    ids = [1, 2, 3, 0]
+    logits = np.full((4, 4), -30.0)
+    for pos, nxt in enumerate(ids[1:]):
+        logits[pos, nxt] = 30.0
+    assert bench.perplexity(logits, ids) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_top1_agreement_counts_matching_argmax_positions():
+    a = np.array([[0, 1], [1, 0], [0, 1], [1, 0]])
+    b = np.array([[0, 1], [0, 1], [0, 1], [1, 0]])
+    assert bench.top1_agreement(a, b) == 0.75
+
+
+def test_the_bench_data_is_a_fixed_prompt_set_and_about_1100_tokens_of_text():
+    assert len(bench.prompts()) >= 3
+    assert 900 <= len(bench.heldout_text().split()) <= 1200
+    assert all(r.temperature == 0 for r in bench.requests(10))
+
+
+def test_the_verdicts_check_the_issues_targets():
+    rows = [
+        bench.Row("m", "THINKING", "torch", "float32", decode_tokens_per_s=30),
+        bench.Row("m", "FAST", "llamacpp", "q4_1", decode_tokens_per_s=130, speedup=4.33, ppl_increase_pct=0.7, top1_agreement=0.96),
+        bench.Row("m", "raw llama.cpp", "llama-cpp-python", "q4_1", decode_tokens_per_s=136),
+    ]
+    lines = bench.verdicts(rows)
+    assert all(line.endswith("PASS") for line in lines) and len(lines) == 4
+
+
+@pytest.mark.slow
+def test_fast_keeps_perplexity_within_one_percent_and_agrees_with_thinking(smollm_fast):
+    """The quality bound of issue 3 on the bundled SmolLM2: llama.cpp Q4_1 against torch fp32."""
+    from inference import bundled
+    from inference.engines import torch as torch_engine
+    from inference.plan import resolve
+    from inference.types import Mode
+
+    spec = bundled.BUNDLED["smollm2-135m-instruct"].spec()
+    thinking = torch_engine.load(spec, resolve(spec, Mode.THINKING, "cpu"))
+    ids = smollm_fast.llm.tokenize(bench.heldout_text().encode(), add_bos=False, special=False)
+    reference = thinking.logits(ids).numpy()
+    quantized = bench.llamacpp_logits(smollm_fast.path, ids)
+    ppl_ref, ppl_fast = bench.perplexity(reference, ids), bench.perplexity(quantized, ids)
+    assert math.isfinite(ppl_ref) and ppl_ref < 60
+    assert ppl_fast / ppl_ref - 1 <= 0.01 + 0.01  # the target is 1%; allow 1% of noise margin
+    assert bench.top1_agreement(reference, quantized) >= 0.95
