@@ -62,3 +62,14 @@ def test_fast_keeps_perplexity_within_one_percent_and_agrees_with_thinking(smoll
     assert math.isfinite(ppl_ref) and ppl_ref < 60
     assert ppl_fast / ppl_ref - 1 <= 0.01 + 0.01  # the target is 1%; allow 1% of noise margin
     assert bench.top1_agreement(reference, quantized) >= 0.95
+
+
+def test_the_bench_command_is_wired_into_python_dash_m_inference():
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "inference", "bench", "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0
+    assert "--json" in result.stdout and "--max-tokens" in result.stdout and "--models" in result.stdout

@@ -128,3 +128,14 @@ def test_the_engine_describes_itself(smollm_fast):
     info = smollm_fast.describe()
     assert info["backend"] == "llamacpp" and info["quantization"] == "q4_1" and info["device"] == "cpu"
     assert smollm_fast.approx_bytes() > 50_000_000
+
+
+def test_gemma_a_base_model_answers_on_councils_transcript_and_stops_at_the_next_turn():
+    from inference import bundled
+
+    spec = bundled.BUNDLED["gemma-3-270m"].spec()
+    engine = llamacpp.load(spec, resolve(spec, Mode.FAST, "cpu"))
+    answer, _, last, _ = collect(engine.stream(ask("What is the capital of France?", max_tokens=60)))
+    assert last.type == "done" and last.metrics.quantization == "q4_k_m"
+    assert "Paris" in answer and "User:" not in answer and not answer.startswith(" ")
+    assert last.metrics.completion_tokens < 60
