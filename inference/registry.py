@@ -73,8 +73,8 @@ def get_engine(spec: ModelSpec, mode: Mode) -> Engine:
 
     try:
         engine = _load(spec, plan)
-    except BaseException as exc:
-        error = exc if isinstance(exc, EngineError) else EngineError(
+    except BaseException as exc:  # waiters must hear of every failure, even an interrupt
+        error = exc if isinstance(exc, EngineError) or not isinstance(exc, Exception) else EngineError(
             f"Could not load {spec.slug} on the {plan.engine} engine: {type(exc).__name__}: {exc}"
         )
         with _lock:
