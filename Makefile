@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/council
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: run install test test-fast test-slow worker bench migrate
+.PHONY: run install test test-fast test-slow worker bench bench-pipeline migrate
 
 $(VENV)/installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,3 +41,8 @@ test-slow: install
 
 bench: install
 	$(PY) -m inference bench
+
+# The latency the web stack adds to streamed tokens, on the local Postgres and Redis.
+bench-pipeline: install
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) manage.py migrate --noinput -v0
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) manage.py bench_pipeline

@@ -76,6 +76,9 @@ class ResponseSink:
                 "text": chunk.text,
                 "kind": chunk.kind,
                 "live": self.live.as_dict(),
+                # wall-clock seconds: when the chunk's first token left the engine, and when
+                # the chunk was published; `make bench-pipeline` measures from them.
+                "timing": {"first_token_at": chunk.first_token_at, "sent_at": time.time()},
             }
         )
         if time.monotonic() - self.last_checkpoint >= CHECKPOINT_SECONDS:

@@ -14,8 +14,8 @@ from django.http import Http404, JsonResponse, StreamingHttpResponse
 from django.views.decorators.http import require_GET
 
 from council.comparisons.access import get_comparison_for_user
-from council.comparisons.events import group_for
-from council.comparisons.models import TERMINAL
+from council.comparisons.events import group_for, status_message
+from council.comparisons.models import TERMINAL, Response
 from council.comparisons.serializers import comparison_json
 
 KEEPALIVE_SECONDS = 15
@@ -34,6 +34,12 @@ def _snapshot(comparison) -> dict:
     for response in data["responses"]:
         response["seq"] = seqs[response["id"]] if response["id"] in seqs else 0
     return data
+
+
+def _finished_since(comparison_id, open_ids) -> list[dict]:
+    """Status events, from the database, for responses that ended without this stream hearing it."""
+    finished = Response.objects.filter(comparison_id=comparison_id, id__in=open_ids, status__in=TERMINAL)
+    return [status_message(r.id, r.status, r.metrics, r.error or None) for r in finished]
 
 
 def _event(name: str, data: dict) -> str:
@@ -58,6 +64,15 @@ async def comparison_events(request, comparison_id):
     snapshot = await sync_to_async(_snapshot)(comparison)
 
     async def stream():
+        # One task owns layer.receive for the whole stream: cancelling a channels_redis
+        # receive at every keepalive timeout can lose messages and break its connections.
+        inbox: asyncio.Queue = asyncio.Queue()
+
+        async def pump():
+            while True:
+                inbox.put_nowait(await layer.receive(channel))
+
+        reader = asyncio.create_task(pump())
         try:
             yield _event("snapshot", snapshot)
             seen = {str(r["id"]): r["seq"] for r in snapshot["responses"]}
@@ -66,8 +81,13 @@ async def comparison_events(request, comparison_id):
             deadline = loop.time() + MAX_STREAM_SECONDS
             while open_ids and loop.time() < deadline:
                 try:
-                    message = await asyncio.wait_for(layer.receive(channel), KEEPALIVE_SECONDS)
+                    message = await asyncio.wait_for(inbox.get(), KEEPALIVE_SECONDS)
                 except asyncio.TimeoutError:
+                    # A quiet stream checks the database, so a lost status event cannot
+                    # keep it open for ever.
+                    for message in await sync_to_async(_finished_since)(comparison.id, list(open_ids)):
+                        open_ids.discard(message["response_id"])
+                        yield _event(message.pop("type"), message)
                     yield ": keepalive\n\n"
                     continue
                 kind = message.pop("type")
@@ -84,6 +104,7 @@ async def comparison_events(request, comparison_id):
                 yield _event(kind, message)
             yield _event("end", {"id": str(comparison.id)})
         finally:
+            reader.cancel()
             await layer.group_discard(group, channel)
 
     response = StreamingHttpResponse(stream(), content_type="text/event-stream")

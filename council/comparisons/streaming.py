@@ -11,22 +11,28 @@ class Chunk:
     seq: int
     text: str
     kind: str  # answer | reasoning
+    first_token_at: float  # wall-clock time (time.time()) of its first token, for latency figures
 
 
 @dataclass
 class DeltaBuffer:
     """Every `interval` seconds or `max_tokens` deltas, whichever first, one Chunk.
 
+    A token that arrives after a quiet `interval` (the first token, or any token of a
+    slow model) leaves at once, alone: coalescing only ever delays a fast stream.
     A change of kind (reasoning → answer) flushes first, so a chunk never mixes kinds.
     """
 
     interval: float = 0.05
     max_tokens: int = 16
     clock: callable = time.monotonic
+    wall: callable = time.time
     seq: int = 0
     _parts: list[str] = field(default_factory=list)
     _kind: str | None = None
     _since: float = 0.0
+    _first_at: float = 0.0
+    _last_flush: float = float("-inf")
 
     def add(self, text: str, kind: str) -> list[Chunk]:
         ready = []
@@ -34,9 +40,12 @@ class DeltaBuffer:
             ready.append(self._take())
         if not self._parts:
             self._since = self.clock()
+            self._first_at = self.wall()
             self._kind = kind
         self._parts.append(text)
-        if len(self._parts) >= self.max_tokens or self.clock() - self._since >= self.interval:
+        now = self.clock()
+        quiet = len(self._parts) == 1 and now - self._last_flush >= self.interval
+        if quiet or len(self._parts) >= self.max_tokens or now - self._since >= self.interval:
             ready.append(self._take())
         return ready
 
@@ -45,7 +54,8 @@ class DeltaBuffer:
 
     def _take(self) -> Chunk:
         self.seq += 1
-        chunk = Chunk(self.seq, "".join(self._parts), self._kind)
+        self._last_flush = self.clock()
+        chunk = Chunk(self.seq, "".join(self._parts), self._kind, self._first_at)
         self._parts = []
         return chunk
 

@@ -8,6 +8,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from council.catalog.models import LanguageModel
 from council.comparisons import actions, exports, submission
+from council.comparisons.errors import SubmissionError
 from council.comparisons.access import comparisons_for, get_comparison_for_user
 from council.comparisons.models import Mode
 
@@ -43,8 +44,11 @@ def submit(request):
     }
     try:
         comparison = submission.create(request.user, submission.parse(data, request.user))
-    except submission.SubmissionError as exc:
-        return render(request, "comparisons/home.html", _form_context(request, data, str(exc)), status=400)
+    except SubmissionError as exc:
+        response = render(request, "comparisons/home.html", _form_context(request, data, str(exc)), status=exc.status)
+        if exc.retry_after:
+            response["Retry-After"] = str(exc.retry_after)
+        return response
     return redirect("comparison", comparison.id)
 
 

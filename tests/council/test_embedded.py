@@ -7,7 +7,7 @@ import sys
 import httpx
 
 from tests.conftest import ROOT, _stop, free_port, wait_for_port
-from tests.council.comparisons.test_end_to_end import read_events
+from council.lib.sse import read_events
 
 
 def test_a_fresh_data_dir_serves_a_streaming_comparison_with_no_services(tmp_path):

@@ -1,31 +1,13 @@
 """A comparison through the real stack: daphne, a `celery worker` process, Redis, Postgres, llama.cpp."""
 
-import json
-
 import httpx
 import pytest
 
 from council.accounts.models import ApiToken
+from council.lib.sse import read_events
 from tests.conftest import requires_services
 
 pytestmark = requires_services
-
-
-def read_events(client, url, timeout=120):
-    """The SSE stream as [(event, data)] until `end`."""
-    events = []
-    with client.stream("GET", url, timeout=httpx.Timeout(10, read=timeout)) as stream:
-        assert stream.status_code == 200
-        assert stream.headers["content-type"].startswith("text/event-stream")
-        name = None
-        for line in stream.iter_lines():
-            if line.startswith("event: "):
-                name = line.removeprefix("event: ")
-            elif line.startswith("data: "):
-                events.append((name, json.loads(line.removeprefix("data: "))))
-                if name == "end":
-                    break
-    return events
 
 
 @pytest.fixture

@@ -91,14 +91,26 @@ def test_a_model_that_cannot_load_fails_in_its_own_column(alice, bundled):
 def test_the_delta_buffer_coalesces_by_count_and_splits_on_a_change_of_kind():
     now = [0.0]
     buffer = DeltaBuffer(interval=0.05, max_tokens=3, clock=lambda: now[0])
+    (first,) = buffer.add("0", "reasoning")  # the first token leaves at once: time to first token
+    assert (first.seq, first.text) == (1, "0")
     assert buffer.add("a", "reasoning") == []
     assert buffer.add("b", "reasoning") == []
     (chunk,) = buffer.add("c", "reasoning")
-    assert (chunk.seq, chunk.text, chunk.kind) == (1, "abc", "reasoning")
+    assert (chunk.seq, chunk.text, chunk.kind) == (2, "abc", "reasoning")
     assert buffer.add("d", "reasoning") == []
     (chunk,) = buffer.add("e", "answer")  # the reasoning part leaves first, alone
-    assert (chunk.seq, chunk.text, chunk.kind) == (2, "d", "reasoning")
+    assert (chunk.seq, chunk.text, chunk.kind) == (3, "d", "reasoning")
     now[0] = 0.06
     (chunk,) = buffer.add("f", "answer")
-    assert (chunk.seq, chunk.text, chunk.kind) == (3, "ef", "answer")
+    assert (chunk.seq, chunk.text, chunk.kind) == (4, "ef", "answer")
     assert buffer.flush() is None
+
+
+def test_the_delta_buffer_sends_each_token_of_a_slow_stream_at_once():
+    now = [0.0]
+    buffer = DeltaBuffer(interval=0.05, max_tokens=16, clock=lambda: now[0])
+    chunks = []
+    for i in range(3):
+        now[0] += 0.1  # 10 tokens a second
+        chunks += buffer.add(str(i), "answer")
+    assert [(c.seq, c.text) for c in chunks] == [(1, "0"), (2, "1"), (3, "2")]
