@@ -13,8 +13,11 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-from council.comparisons import events  # noqa: E402
+from council.comparisons import events, sweeper  # noqa: E402
 from council.comparisons.routing import websocket_urlpatterns  # noqa: E402
+
+if settings.COUNCIL_SWEEPER:
+    sweeper.start()
 
 router = ProtocolTypeRouter(
     {

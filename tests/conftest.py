@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# No sweeper thread in the test process itself; the servers and workers it starts run theirs.
+os.environ["COUNCIL_SWEEPER"] = "false"
 
 
 @pytest.fixture
@@ -57,6 +59,7 @@ def service_env() -> dict:
         auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
         env["DATABASE_URL"] = f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
     env["COUNCIL_REGISTER_BUNDLED"] = "false"
+    env["COUNCIL_SWEEPER"] = "true"
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
 
@@ -82,37 +85,43 @@ def worker_queue(transactional_db):
     return f"test-{uuid.uuid4().hex[:8]}"
 
 
-@pytest.fixture
-def celery_worker(worker_queue, tmp_path):
-    """A real `celery worker` process on Redis and the test database, serving `worker_queue`."""
-    log = open(tmp_path / "worker.log", "w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "council", "worker", "-Q", worker_queue,
+def start_worker(queue: str, log_path: Path, **env) -> subprocess.Popen:
+    """A real `celery worker` process on Redis and the test database, serving `queue`."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "council", "worker", "-Q", queue,
          "--pool", "threads", "--concurrency", "2", "-l", "INFO", "--without-gossip", "--without-mingle"],
-        cwd=ROOT, env=service_env(), stdout=log, stderr=subprocess.STDOUT,
+        cwd=ROOT, env={**service_env(), **env}, stdout=open(log_path, "w"), stderr=subprocess.STDOUT,
     )
-    yield process
-    _stop(process)
-    log.close()
 
 
-@pytest.fixture
-def daphne_server(transactional_db, tmp_path):
-    """The real ASGI server on a free loopback port: HTTP, SSE and WebSocket."""
+def start_daphne(log_path: Path, **env) -> tuple[subprocess.Popen, str]:
+    """The real ASGI server on a free loopback port, and its base URL, once it listens."""
     port = free_port()
-    log = open(tmp_path / "daphne.log", "w")
     process = subprocess.Popen(
         [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "council.asgi:application"],
-        cwd=ROOT, env=service_env(), stdout=log, stderr=subprocess.STDOUT,
+        cwd=ROOT, env={**service_env(), **env}, stdout=open(log_path, "w"), stderr=subprocess.STDOUT,
     )
     try:
         wait_for_port(port, process)
     except Exception:
         _stop(process)
         raise
-    yield f"http://127.0.0.1:{port}"
+    return process, f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def celery_worker(worker_queue, tmp_path):
+    process = start_worker(worker_queue, tmp_path / "worker.log")
+    yield process
     _stop(process)
-    log.close()
+
+
+@pytest.fixture
+def daphne_server(transactional_db, tmp_path):
+    """The real ASGI server: HTTP, SSE and WebSocket."""
+    process, url = start_daphne(tmp_path / "daphne.log")
+    yield url
+    _stop(process)
 
 
 @pytest.fixture

@@ -78,6 +78,9 @@ class Response(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     first_token_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Written every few seconds by the worker running the response; a running row whose
+    # heartbeat stops is failed by the sweeper (council.comparisons.sweeper).
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["comparison", "position"]

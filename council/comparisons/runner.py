@@ -5,12 +5,15 @@ from __future__ import annotations
 import logging
 import time
 
+from django.db.models import F, Value
+from django.db.models.functions import Concat
 from django.utils import timezone
 
 from council.comparisons import cancellation
 from council.comparisons.events import Publisher, status_message
 from council.comparisons.models import Response, Status
 from council.comparisons.streaming import DeltaBuffer, LiveFigures
+from council.comparisons.sweeper import Heartbeat
 from inference import plan as plans
 from inference import registry
 from inference.engines.base import EngineError
@@ -18,14 +21,14 @@ from inference.types import GenerationRequest, Message, Metrics, Mode, StreamEve
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_SECONDS = 1.0
 _TERMINAL_STATUS = {"done": Status.DONE, "error": Status.FAILED, "cancelled": Status.CANCELLED}
 
 
 def claim(response_id) -> bool:
     """Move the row from queued to running; False if another delivery (or a cancel) got there first."""
+    now = timezone.now()
     return Response.objects.filter(id=response_id, status=Status.QUEUED).update(
-        status=Status.RUNNING, started_at=timezone.now()
+        status=Status.RUNNING, started_at=now, heartbeat_at=now
     ) == 1
 
 
@@ -48,7 +51,12 @@ def build_request(response: Response, plan) -> GenerationRequest:
 
 
 class ResponseSink:
-    """Accumulates one response's text, publishes coalesced deltas, checkpoints to the database."""
+    """Stores and publishes one response's text as coalesced, numbered chunks.
+
+    Each chunk is appended in the database *before* it is published, so a client that
+    joins the group and then reads the row never misses a chunk: what was published
+    before it joined is in the row, and what comes after reaches it live (seq > row's).
+    """
 
     def __init__(self, response: Response, publisher: Publisher):
         self.response = response
@@ -56,18 +64,30 @@ class ResponseSink:
         self.buffer = DeltaBuffer(seq=response.seq)
         self.live = LiveFigures()
         self.parts = {"answer": [response.text], "reasoning": [response.reasoning]}
-        self.last_checkpoint = time.monotonic()
         self.first_token_at = None
+        self.wanted = True  # False once the row stops being ours (deleted, or failed by the sweeper)
 
-    def add(self, event: StreamEvent) -> None:
+    def add(self, event: StreamEvent) -> bool:
+        """Take one engine delta; False when nobody wants this response any more."""
         self.live.token()
         if self.first_token_at is None:
             self.first_token_at = timezone.now()
         for chunk in self.buffer.add(event.text, event.kind.value):
             self._emit(chunk)
+        return self.wanted
 
     def _emit(self, chunk) -> None:
         self.parts[chunk.kind].append(chunk.text)
+        field = "text" if chunk.kind == "answer" else "reasoning"
+        stored = Response.objects.filter(id=self.response.id, status=Status.RUNNING).update(
+            **{field: Concat(F(field), Value(chunk.text))},
+            seq=chunk.seq,
+            first_token_at=self.first_token_at,
+            heartbeat_at=timezone.now(),
+        )
+        if not stored:
+            self.wanted = False
+            return
         self.publisher.send(
             {
                 "type": "response.delta",
@@ -81,31 +101,28 @@ class ResponseSink:
                 "timing": {"first_token_at": chunk.first_token_at, "sent_at": time.time()},
             }
         )
-        if time.monotonic() - self.last_checkpoint >= CHECKPOINT_SECONDS:
-            self.checkpoint()
 
-    def _fields(self) -> dict:
-        return {
-            "text": "".join(self.parts["answer"]),
-            "reasoning": "".join(self.parts["reasoning"]),
-            "seq": self.buffer.seq,
-            "first_token_at": self.first_token_at,
-        }
-
-    def checkpoint(self) -> None:
-        Response.objects.filter(id=self.response.id, status=Status.RUNNING).update(**self._fields())
-        self.last_checkpoint = time.monotonic()
-
-    def finish(self, terminal: StreamEvent, describe: dict | None = None) -> str:
+    def finish(self, terminal: StreamEvent, describe: dict | None = None) -> str | None:
+        """Write the terminal state and publish it; None if the row was no longer ours."""
         chunk = self.buffer.flush()
         if chunk is not None:
             self._emit(chunk)
         status = _TERMINAL_STATUS[terminal.type]
         metrics = _metrics_dict(terminal.metrics, self.live, describe)
         error = terminal.error or ""
-        Response.objects.filter(id=self.response.id, status=Status.RUNNING).update(
-            status=status, metrics=metrics, error=error, finished_at=timezone.now(), **self._fields()
+        finished = Response.objects.filter(id=self.response.id, status=Status.RUNNING).update(
+            status=status,
+            metrics=metrics,
+            error=error,
+            finished_at=timezone.now(),
+            text="".join(self.parts["answer"]),
+            reasoning="".join(self.parts["reasoning"]),
+            seq=self.buffer.seq,
+            first_token_at=self.first_token_at,
         )
+        if not finished:
+            log.warning("response %s was deleted or failed elsewhere; its result is dropped", self.response.id)
+            return None
         self.publisher.send(status_message(self.response.id, status, metrics, error or None))
         return status
 
@@ -126,6 +143,11 @@ def run_response(response_id) -> str | None:
         log.info("response %s was already claimed or cancelled; nothing to do", response_id)
         return None
     response = Response.objects.select_related("model", "comparison").get(id=response_id)
+    with Heartbeat(response.id):
+        return _run_claimed(response)
+
+
+def _run_claimed(response: Response) -> str:
     publisher = Publisher(response.comparison_id)
     sink = ResponseSink(response, publisher)
     describe = None
@@ -142,8 +164,8 @@ def run_response(response_id) -> str | None:
             if event.terminal:
                 terminal = event
                 break
-            sink.add(event)
-            if not cancel_sent and cancellation.is_cancel_requested(response.id):
+            wanted = sink.add(event)
+            if not cancel_sent and (not wanted or cancellation.is_cancel_requested(response.id)):
                 engine.cancel(request.request_id)
                 cancel_sent = True
         else:
@@ -156,7 +178,7 @@ def run_response(response_id) -> str | None:
             "The worker ran out of memory for this model. Choose a smaller model or mode, or give the worker more memory."
         )
     except Exception as exc:
-        log.exception("response %s failed", response_id)
+        log.exception("response %s failed", response.id)
         terminal = StreamEvent.failed(f"The model failed: {exc.__class__.__name__}: {exc}")
     try:
         return sink.finish(terminal, describe)
