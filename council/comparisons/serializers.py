@@ -10,7 +10,8 @@ def metrics_json(response: Response) -> dict:
     return {key: response.metrics.get(key) for key in METRIC_KEYS}
 
 
-def response_json(response: Response, full: bool = True) -> dict:
+def response_json(response: Response, full: bool = True, seq: bool = False) -> dict:
+    """The API's shape; `seq` adds the seq the text is complete up to (the SSE snapshot)."""
     data = {"id": str(response.id), "model": response.model.slug, "mode": response.mode, "status": response.status}
     if full:
         data.update(
@@ -19,10 +20,12 @@ def response_json(response: Response, full: bool = True) -> dict:
             error=response.error or None,
             metrics=metrics_json(response),
         )
+    if seq:
+        data["seq"] = response.seq
     return data
 
 
-def comparison_json(comparison: Comparison, full: bool = True) -> dict:
+def comparison_json(comparison: Comparison, full: bool = True, seq: bool = False) -> dict:
     responses = comparison.responses.select_related("model").order_by("position")
     data = {
         "id": str(comparison.id),
@@ -30,7 +33,7 @@ def comparison_json(comparison: Comparison, full: bool = True) -> dict:
         "prompt": comparison.prompt,
         "mode": comparison.mode,
         "created_at": comparison.created_at.isoformat(),
-        "responses": [response_json(r, full) for r in responses],
+        "responses": [response_json(r, full, seq) for r in responses],
     }
     if not full:
         data = {"id": data["id"], "url": data["url"], "responses": data["responses"]}

@@ -28,14 +28,6 @@ def _user(request):
     return user
 
 
-def _snapshot(comparison) -> dict:
-    data = comparison_json(comparison)
-    seqs = dict(comparison.responses.values_list("id", "seq"))
-    for response in data["responses"]:
-        response["seq"] = seqs[response["id"]] if response["id"] in seqs else 0
-    return data
-
-
 def _finished_since(comparison_id, open_ids) -> list[dict]:
     """Status events, from the database, for responses that ended without this stream hearing it."""
     finished = Response.objects.filter(comparison_id=comparison_id, id__in=open_ids, status__in=TERMINAL)
@@ -61,7 +53,7 @@ async def comparison_events(request, comparison_id):
     group = group_for(comparison.id)
     # Join before reading the snapshot, so no event falls between the two.
     await layer.group_add(group, channel)
-    snapshot = await sync_to_async(_snapshot)(comparison)
+    snapshot = await sync_to_async(comparison_json)(comparison, seq=True)
 
     async def stream():
         # One task owns layer.receive for the whole stream: cancelling a channels_redis

@@ -34,7 +34,8 @@ def response_of(comparison, slug) -> Response:
 
 def test_a_killed_worker_fails_its_column_within_a_minute_while_the_other_finishes(alice, bundled, worker_queue,
                                                                                     tmp_path):
-    doomed, healthy = bundled["smollm2-135m-instruct"], bundled["gemma-3-270m"]
+    # gemma is a base model: given a count, it keeps counting until max_tokens.
+    doomed, healthy = bundled["gemma-3-270m"], bundled["smollm2-135m-instruct"]
     doomed.queue, healthy.queue = f"{worker_queue}-a", f"{worker_queue}-b"
     doomed.save()
     healthy.save()
@@ -43,10 +44,11 @@ def test_a_killed_worker_fails_its_column_within_a_minute_while_the_other_finish
     worker_b = start_worker(healthy.queue, tmp_path / "b.log", **fast_sweep)
     try:
         comparison = submission.create(alice, submission.parse(
-            {"prompt": "Count from one to one thousand in words.", "models": [doomed.slug], "max_tokens": 1500},
+            {"prompt": "1, 2, 3, 4, 5, 6,", "models": [doomed.slug], "max_tokens": 1500, "temperature": 0},
             alice,
         ))
         wait_until(lambda: response_of(comparison, doomed.slug).text, 60, "the doomed worker streams")
+        assert response_of(comparison, doomed.slug).status == "running"
         worker_a.send_signal(signal.SIGKILL)
         worker_a.wait(timeout=10)
         killed_at = time.monotonic()

@@ -3,7 +3,6 @@
 import json
 
 import pytest
-from django.core.cache import cache
 from django.test import Client, override_settings
 
 from council.comparisons.models import Comparison, Response
@@ -13,7 +12,6 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def alice_client(alice):
-    cache.clear()
     client = Client()
     client.force_login(alice)
     return client
