@@ -11,6 +11,11 @@ def comparisons_for(user):
     return Comparison.objects.filter(owner=user)
 
 
+def threads_for(user):
+    """The first turn of each of the user's threads: a thread appears once in lists."""
+    return comparisons_for(user).filter(parent=None)
+
+
 def get_comparison_for_user(user, comparison_id) -> Comparison:
     try:
         return comparisons_for(user).get(id=comparison_id)

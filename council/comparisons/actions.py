@@ -29,7 +29,12 @@ def cancel_comparison(comparison) -> None:
 
 
 def regenerate(response: Response) -> None:
-    """Run a finished response again, in the same column. Its seq keeps counting up."""
+    """Run a finished response again, in the same column. Its seq keeps counting up.
+
+    Only in the latest turn of a thread: later turns were asked with this answer in context.
+    """
+    if response.comparison.follow_ups.exists():
+        raise Conflict("Only the latest turn of a conversation can be regenerated; later turns were asked with this answer.")
     reset = Response.objects.filter(id=response.id, status__in=TERMINAL).update(
         status=Status.QUEUED,
         text="",

@@ -67,6 +67,16 @@ def create_comparison(request):
     return JsonResponse(comparison_json(comparison, full=False), status=201)
 
 
+@require_POST
+@api_endpoint
+def follow_up(request, comparison_id):
+    """A new turn on the latest turn of a thread: the same columns, each with its own conversation."""
+    parent = get_comparison_for_user(request.user, comparison_id)
+    parsed = submission.parse_follow_up(_json_body(request), request.user, parent)
+    comparison = submission.create(request.user, parsed, parent=parent)
+    return JsonResponse(comparison_json(comparison, full=False), status=201)
+
+
 @require_GET
 @api_endpoint
 def comparison_detail(request, comparison_id):

@@ -1,4 +1,9 @@
-"""A Comparison is one prompt; each of its Responses is one model in one mode."""
+"""A Comparison is one prompt; each of its Responses is one model in one mode.
+
+A follow-up is a Comparison whose `parent` is the turn before it, with the same columns;
+each of its Responses points at the same column's Response of that turn (`previous`), so a
+column's conversation is its own answers only.
+"""
 
 import secrets
 import uuid
@@ -37,6 +42,8 @@ class Comparison(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     # Set while the comparison is shared read-only at /s/<share_token>/; None when not shared.
     share_token = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
+    # The turn this one follows up on; None for the first turn of a thread.
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="follow_ups")
 
     class Meta:
         ordering = ["-created_at"]
@@ -47,6 +54,19 @@ class Comparison(models.Model):
     @property
     def group_name(self) -> str:
         return f"comparison.{self.id}"
+
+    def thread(self) -> list["Comparison"]:
+        """Every turn of this comparison's thread, from the first to the latest (one query per turn)."""
+        earlier = []
+        turn = self
+        while turn.parent_id is not None:
+            turn = Comparison.objects.get(id=turn.parent_id)
+            earlier.append(turn)
+        later = []
+        turn = self
+        while (turn := Comparison.objects.filter(parent=turn).order_by("created_at").first()) is not None:
+            later.append(turn)
+        return [*reversed(earlier), self, *later]
 
     def share(self) -> str:
         """Share read-only under a new unguessable token (a revoked link stays dead)."""
@@ -81,6 +101,10 @@ class Response(models.Model):
     # Written every few seconds by the worker running the response; a running row whose
     # heartbeat stops is failed by the sweeper (council.comparisons.sweeper).
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # The same column's response in the turn before (follow-ups only): this column's own history.
+    previous = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # How many earlier turns the runner left out of the prompt to fit the model's context.
+    truncated_turns = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["comparison", "position"]

@@ -32,19 +32,61 @@ def claim(response_id) -> bool:
     ) == 1
 
 
+# A cheap, deliberately high estimate (no tokenizer in this process): about 3 characters a
+# token for English text, plus the chat template's few tokens around each message. A prompt
+# it underestimates (dense scripts) still meets the engine's clear "longer than context" error.
+CHARS_PER_TOKEN = 3
+TOKENS_PER_MESSAGE = 8
+
+
+def estimate_tokens(messages) -> int:
+    return sum(len(m.content) // CHARS_PER_TOKEN + TOKENS_PER_MESSAGE for m in messages)
+
+
+def earlier_turns(response: Response) -> list[tuple[str, str]]:
+    """(user prompt, this column's answer) of each earlier turn, oldest first.
+
+    Only this column's own answers, never another model's. A turn whose answer has no text
+    (it failed before its first token) is left out whole, since chat templates want user and
+    assistant to alternate; a stopped answer counts with its partial text.
+    """
+    turns = []
+    previous = response.previous
+    while previous is not None:
+        if previous.text:
+            turns.append((previous.comparison.prompt, previous.text))
+        previous = previous.previous
+    return turns[::-1]
+
+
+def conversation(response: Response, budget_tokens: int) -> tuple[list[Message], int]:
+    """The messages for `response`, and how many of the oldest earlier turns were dropped to fit `budget_tokens`.
+
+    The system prompt and the new prompt always stay: if they alone do not fit, the engine
+    says so in the column.
+    """
+    comparison = response.comparison
+    head = [Message("system", comparison.system_prompt)] if comparison.system_prompt else []
+    tail = [Message("user", comparison.prompt)]
+    turns = [(Message("user", prompt), Message("assistant", answer)) for prompt, answer in earlier_turns(response)]
+    dropped = 0
+    while turns and estimate_tokens([*head, *(m for turn in turns for m in turn), *tail]) > budget_tokens:
+        turns.pop(0)
+        dropped += 1
+    return [*head, *(m for turn in turns for m in turn), *tail], dropped
+
+
 def build_request(response: Response, plan) -> GenerationRequest:
+    """The engine request; sets `response.truncated_turns` to the number of earlier turns left out."""
     comparison = response.comparison
     spec_defaults = response.model
-    messages = []
-    if comparison.system_prompt:
-        messages.append(Message("system", comparison.system_prompt))
-    messages.append(Message("user", comparison.prompt))
-    max_tokens = comparison.max_tokens or plan.max_tokens
+    max_tokens = min(comparison.max_tokens or plan.max_tokens, spec_defaults.max_tokens_limit)
+    messages, response.truncated_turns = conversation(response, spec_defaults.context_length - max_tokens)
     temperature = comparison.temperature if comparison.temperature is not None else spec_defaults.temperature
     return GenerationRequest(
         request_id=str(response.id),
         messages=tuple(messages),
-        max_tokens=min(max_tokens, spec_defaults.max_tokens_limit),
+        max_tokens=max_tokens,
         temperature=temperature,
         top_p=spec_defaults.top_p,
     )
@@ -142,7 +184,7 @@ def run_response(response_id) -> str | None:
     if not claim(response_id):
         log.info("response %s was already claimed or cancelled; nothing to do", response_id)
         return None
-    response = Response.objects.select_related("model", "comparison").get(id=response_id)
+    response = Response.objects.select_related("model", "comparison", "previous__comparison").get(id=response_id)
     with Heartbeat(response.id):
         return _run_claimed(response)
 
@@ -152,12 +194,14 @@ def _run_claimed(response: Response) -> str:
     sink = ResponseSink(response, publisher)
     describe = None
     try:
-        publisher.send(status_message(response.id, Status.RUNNING))
         spec = response.model.to_spec()
         mode = Mode(response.mode)
+        request = build_request(response, plans.resolve(spec, mode))
+        # Stored before the running status goes out, so the re-rendered column shows it.
+        Response.objects.filter(id=response.id).update(truncated_turns=response.truncated_turns)
+        publisher.send(status_message(response.id, Status.RUNNING))
         engine = registry.get_engine(spec, mode)
         describe = engine.describe()
-        request = build_request(response, plans.resolve(spec, mode))
         terminal = StreamEvent.failed("The engine ended its stream without a final event.")
         cancel_sent = False
         for event in engine.stream(request):

@@ -19,6 +19,8 @@ def response_json(response: Response, full: bool = True, seq: bool = False) -> d
             reasoning=response.reasoning,
             error=response.error or None,
             metrics=metrics_json(response),
+            previous=str(response.previous_id) if response.previous_id else None,
+            truncated_turns=response.truncated_turns,
         )
     if seq:
         data["seq"] = response.seq
@@ -33,6 +35,8 @@ def comparison_json(comparison: Comparison, full: bool = True, seq: bool = False
         "prompt": comparison.prompt,
         "mode": comparison.mode,
         "created_at": comparison.created_at.isoformat(),
+        "parent": str(comparison.parent_id) if comparison.parent_id else None,
+        "follow_ups": [str(pk) for pk in comparison.follow_ups.order_by("created_at").values_list("id", flat=True)],
         "responses": [response_json(r, full, seq) for r in responses],
     }
     if not full:

@@ -9,8 +9,9 @@ from django.db import transaction
 
 from council.catalog.models import LanguageModel
 from council.comparisons import dispatch, limits
+from council.comparisons.actions import Conflict
 from council.comparisons.errors import SubmissionError
-from council.comparisons.models import Comparison, Mode, Response
+from council.comparisons.models import Comparison, Mode, Response, Status
 
 
 @dataclass(frozen=True)
@@ -85,12 +86,50 @@ def parse(data, user) -> Submission:
     return Submission(prompt, models, mode, system_prompt, max_tokens, temperature)
 
 
-def create(owner, submission: Submission) -> Comparison:
-    """The comparison and its responses in one transaction; tasks are sent after commit."""
+def parse_follow_up(data, user, parent: Comparison) -> Submission:
+    """A Submission for a follow-up on `parent`: the new prompt, with the parent's columns and settings."""
+    if not isinstance(data, dict):
+        raise SubmissionError("The request body must be a JSON object.")
+    slugs = list(dict.fromkeys(r.model.slug for r in parent.responses.select_related("model").order_by("position")))
+    return parse(
+        {
+            "prompt": data.get("prompt", ""),
+            "models": slugs,
+            "mode": parent.mode,
+            "system_prompt": parent.system_prompt,
+            "max_tokens": parent.max_tokens,
+            "temperature": parent.temperature,
+        },
+        user,
+    )
+
+
+def _check_can_follow_up(parent: Comparison) -> None:
+    if parent.follow_ups.exists():
+        raise Conflict(f"This turn already has a follow-up; follow up on the latest turn ({parent.thread()[-1].id}).")
+    if parent.responses.filter(status__in=[Status.QUEUED, Status.RUNNING]).exists():
+        raise SubmissionError("Some answers are still coming: wait for the answers to finish or stop them.")
+
+
+def create(owner, submission: Submission, parent: Comparison | None = None) -> Comparison:
+    """The comparison and its responses in one transaction; tasks are sent after commit.
+
+    With a `parent`, the comparison follows up on it: it must be the latest turn of its
+    thread (else Conflict) with every answer finished (else SubmissionError), and each new
+    column continues the parent's column of the same model and mode.
+    """
     modes = [Mode.FAST, Mode.THINKING] if submission.mode == Mode.BOTH else [submission.mode]
+    if parent is not None:
+        _check_can_follow_up(parent)  # before the limits, so the reason given is the real one
     limits.check(owner, new_responses=len(submission.models) * len(modes))
     dispatch.check_available()
     with transaction.atomic():
+        previous = {}
+        if parent is not None:
+            # The lock makes two follow-ups posted at once on the same turn queue up: the second sees the first.
+            parent = Comparison.objects.select_for_update().get(id=parent.id)
+            _check_can_follow_up(parent)
+            previous = {(r.model_id, r.mode): r for r in parent.responses.all()}
         comparison = Comparison.objects.create(
             owner=owner,
             prompt=submission.prompt,
@@ -98,9 +137,11 @@ def create(owner, submission: Submission) -> Comparison:
             mode=submission.mode,
             max_tokens=submission.max_tokens,
             temperature=submission.temperature,
+            parent=parent,
         )
         responses = Response.objects.bulk_create(
-            Response(comparison=comparison, model=model, mode=mode, position=position)
+            Response(comparison=comparison, model=model, mode=mode, position=position,
+                     previous=previous.get((model.id, mode)))
             for position, (model, mode) in enumerate((m, mode) for m in submission.models for mode in modes)
         )
         transaction.on_commit(lambda: dispatch.enqueue(responses))

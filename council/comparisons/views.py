@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET, require_POST
 from council.catalog.models import LanguageModel
 from council.comparisons import actions, exports, submission
 from council.comparisons.errors import SubmissionError
-from council.comparisons.access import comparisons_for, get_comparison_for_user
+from council.comparisons.access import get_comparison_for_user, threads_for
 from council.comparisons.models import Mode
 
 HISTORY_PAGE_SIZE = 25
@@ -21,7 +21,7 @@ def _form_context(request, data=None, error=None):
         "modes": Mode.choices,
         "data": data or {"mode": Mode.FAST},
         "error": error,
-        "recent": comparisons_for(request.user)[:10],
+        "recent": threads_for(request.user)[:10],
     }
 
 
@@ -52,14 +52,42 @@ def submit(request):
     return redirect("comparison", comparison.id)
 
 
+def _render_thread(request, comparison, prompt="", error=None, status=200):
+    """The thread from its first turn to its latest; only the latest streams and takes a follow-up."""
+    *earlier, latest = comparison.thread()
+    return render(request, "comparisons/comparison.html", {
+        "comparison": latest,
+        "responses": latest.responses.select_related("model").order_by("position"),
+        "earlier": [(turn, turn.responses.select_related("model").order_by("position")) for turn in earlier],
+        "follow_up": {"prompt": prompt, "error": error},
+        "export_formats": exports.FORMATS,
+    }, status=status)
+
+
 @require_GET
 @login_required
 def comparison_page(request, comparison_id):
-    comparison = get_comparison_for_user(request.user, comparison_id)
-    responses = comparison.responses.select_related("model").order_by("position")
-    return render(request, "comparisons/comparison.html", {
-        "comparison": comparison, "responses": responses, "export_formats": exports.FORMATS,
-    })
+    return _render_thread(request, get_comparison_for_user(request.user, comparison_id))
+
+
+@require_POST
+@login_required
+def follow_up(request, comparison_id):
+    """The follow-up form under the columns; back to the thread, or the thread with the error."""
+    parent = get_comparison_for_user(request.user, comparison_id)
+    prompt = request.POST.get("prompt", "")
+    try:
+        comparison = submission.create(
+            request.user, submission.parse_follow_up({"prompt": prompt}, request.user, parent), parent=parent
+        )
+    except SubmissionError as exc:
+        response = _render_thread(request, parent, prompt, str(exc), status=exc.status)
+        if exc.retry_after:
+            response["Retry-After"] = str(exc.retry_after)
+        return response
+    except actions.Conflict as exc:
+        return _render_thread(request, parent, prompt, str(exc), status=409)
+    return redirect("comparison", comparison.id)
 
 
 @require_GET
@@ -67,7 +95,7 @@ def comparison_page(request, comparison_id):
 def history(request):
     """The user's comparisons, newest first; ?q= keeps those whose prompt contains it."""
     query = request.GET.get("q", "").strip()
-    comparisons = comparisons_for(request.user).prefetch_related("responses__model")
+    comparisons = threads_for(request.user).prefetch_related("responses__model")
     if query:
         comparisons = comparisons.filter(prompt__icontains=query)
     page = Paginator(comparisons, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
@@ -79,7 +107,8 @@ def history(request):
 def delete(request, comparison_id):
     """Stop whatever still runs, then delete; a worker finding its row gone just ends."""
     comparison = get_comparison_for_user(request.user, comparison_id)
-    actions.cancel_comparison(comparison)
+    for turn in comparison.thread():  # deleting a turn deletes the turns after it
+        actions.cancel_comparison(turn)
     comparison.delete()
     messages.success(request, "Comparison deleted.")
     return redirect("history")

@@ -64,8 +64,11 @@ def test_it_reads_a_comparison_back_with_every_documented_field(alice_client, bu
     created = post_json(alice_client, "/api/comparisons", {"prompt": "Hi", "models": ["gemma-3-270m"]}).json()
     body = alice_client.get(f"/api/comparisons/{created['id']}").json()
     assert body["prompt"] == "Hi" and body["mode"] == "fast" and body["created_at"]
+    assert body["parent"] is None and body["follow_ups"] == []
     (response,) = body["responses"]
-    assert set(response) == {"id", "model", "mode", "status", "text", "reasoning", "error", "metrics"}
+    assert set(response) == {
+        "id", "model", "mode", "status", "text", "reasoning", "error", "metrics", "previous", "truncated_turns",
+    }
     assert set(response["metrics"]) == {
         "prompt_tokens", "completion_tokens", "ttft_ms", "decode_tokens_per_s", "total_ms",
         "draft_tokens", "accepted_tokens", "engine", "quantization", "speculation",
