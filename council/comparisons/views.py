@@ -54,8 +54,9 @@ def submit(request):
 
 def _render_thread(request, comparison, prompt="", error=None, status=200):
     """The thread from its first turn to its latest; only the latest streams and takes a follow-up."""
-    *earlier, latest = comparison.thread()
+    *earlier, latest = turns = comparison.thread()
     return render(request, "comparisons/comparison.html", {
+        "first": turns[0],
         "comparison": latest,
         "responses": latest.responses.select_related("model").order_by("position"),
         "earlier": [(turn, turn.responses.select_related("model").order_by("position")) for turn in earlier],
