@@ -63,3 +63,39 @@ def test_bob_sees_nothing_of_alices_comparison_over_http_and_sse(daphne_server, 
         assert client.post(f"/api/responses/{rid}/cancel", headers=as_bob).status_code == 404
         assert client.post(f"/api/responses/{rid}/regenerate", headers=as_bob).status_code == 404
         assert client.get(f"/api/comparisons/{created['id']}/events").status_code == 401
+
+
+def wait_until_finished(api, comparison_id, timeout=120):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body = api.get(f"/api/comparisons/{comparison_id}").json()
+        if all(r["status"] in ("done", "failed", "cancelled") for r in body["responses"]):
+            return body
+        time.sleep(0.3)
+    raise TimeoutError(f"comparison {comparison_id} still unfinished after {timeout} s")
+
+
+def test_a_follow_up_is_generated_with_the_first_answer_in_its_columns_context(api, bundled, celery_worker, worker_queue):
+    model = bundled["smollm2-135m-instruct"]
+    model.queue = worker_queue
+    model.save()
+    created = api.post(
+        "/api/comparisons", json={"prompt": "Name a fruit.", "models": [model.slug], "max_tokens": 24}
+    ).json()
+    first = wait_until_finished(api, created["id"])
+    (first_answer,) = first["responses"]
+    assert first_answer["status"] == "done" and first_answer["text"], first_answer["error"]
+
+    follow_up = api.post(f"/api/comparisons/{created['id']}/follow-up", json={"prompt": "Name a fruit."})
+    assert follow_up.status_code == 201, follow_up.text
+    second = wait_until_finished(api, follow_up.json()["id"])
+
+    (second_answer,) = second["responses"]
+    assert second_answer["status"] == "done", second_answer["error"]
+    assert second["parent"] == created["id"] and second_answer["previous"] == first_answer["id"]
+    # The same question again, so the only extra prompt tokens are turn 1 and its answer.
+    extra = second_answer["metrics"]["prompt_tokens"] - first_answer["metrics"]["prompt_tokens"]
+    assert extra >= first_answer["metrics"]["completion_tokens"]
+    assert second_answer["truncated_turns"] == 0

@@ -114,3 +114,18 @@ def test_the_delta_buffer_sends_each_token_of_a_slow_stream_at_once():
         now[0] += 0.1  # 10 tokens a second
         chunks += buffer.add(str(i), "answer")
     assert [(c.seq, c.text) for c in chunks] == [(1, "0"), (2, "1"), (3, "2")]
+
+
+def test_the_runner_stores_how_many_earlier_turns_it_left_out_to_fit_the_context(alice, bundled):
+    model = bundled["smollm2-135m-instruct"]
+    model.context_length, model.max_tokens_limit = 512, 8
+    model.save()
+    first = make_response(alice, model, prompt="Say hi.", max_tokens=8)
+    Response.objects.filter(id=first.id).update(status=Status.DONE, text="x " * 1000)
+    comparison = Comparison.objects.create(
+        owner=alice, prompt="Say hi again.", mode="fast", max_tokens=8, parent=first.comparison
+    )
+    second = Response.objects.create(comparison=comparison, model=model, mode="fast", previous=first)
+    assert run_response(second.id) == Status.DONE
+    stored = Response.objects.get(id=second.id)
+    assert stored.truncated_turns == 1 and stored.metrics["prompt_tokens"] < 100
