@@ -112,4 +112,16 @@ def test_alice_compares_two_models_stops_one_and_shares_the_result(server, brows
     assert shared.locator("[ws-connect]").count() == 0
     assert shared.request.get(comparison_url).url.endswith("/accounts/login/?next=" + comparison_url.split(server)[1])
     visitor.close()
+
+    # A follow-up from the finished comparison streams into new columns under the first turn's.
+    page.goto(comparison_url)
+    page.get_by_label("Follow up").fill("Now one sentence about the sky.")
+    page.get_by_label("Follow up").press("Control+Enter")
+    page.wait_for_url(lambda url: url != comparison_url and re.search(r"/c/[0-9a-f-]+/$", url), timeout=WAIT_MS)
+    expect(page.locator("[data-response-id]")).to_have_count(4)
+    latest = page.locator(".turn.latest [data-response-id]")
+    expect(latest).to_have_count(2)
+    for i in range(2):
+        expect(latest.nth(i)).to_have_attribute("data-status", "done")
+        expect(latest.nth(i).locator(".answer")).not_to_have_text("")
     context.close()
