@@ -9,10 +9,13 @@ import uuid
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 
 ROOT = Path(__file__).resolve().parent.parent
-# No sweeper thread in the test process itself; the servers and workers it starts run theirs.
+# No sweeper thread in the test process itself (its database is the test's, behind
+# pytest-django's guard); the servers and workers the tests start run theirs.
 os.environ["COUNCIL_SWEEPER"] = "false"
+settings.COUNCIL_SWEEPER = False
 
 
 @pytest.fixture
