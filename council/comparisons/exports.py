@@ -9,7 +9,7 @@ from council.comparisons.serializers import comparison_json
 
 CSV_METRICS = ("prompt_tokens", "completion_tokens", "ttft_ms", "decode_tokens_per_s", "total_ms",
                "engine", "quantization", "speculation")
-CSV_COLUMNS = ("model", "mode", "status", *CSV_METRICS, "text")
+CSV_COLUMNS = ("turn", "prompt", "model", "mode", "status", *CSV_METRICS, "text")
 CONTENT_TYPES = {
     "json": "application/json",
     "md": "text/markdown; charset=utf-8",
@@ -22,13 +22,21 @@ def to_json(comparison: Comparison) -> str:
 
 
 def to_csv(comparison: Comparison) -> str:
-    """One row per response, its figures, then its text."""
+    """One row per response of each turn up to this one: its figures, then its text."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
-    for r in comparison_json(comparison)["responses"]:
-        writer.writerow([r["model"], r["mode"], r["status"], *(_cell(r["metrics"][k]) for k in CSV_METRICS), r["text"]])
+    for number, turn in enumerate(_conversation(comparison), start=1):
+        data = comparison_json(turn)
+        for r in data["responses"]:
+            writer.writerow([number, data["prompt"], r["model"], r["mode"], r["status"],
+                             *(_cell(r["metrics"][k]) for k in CSV_METRICS), r["text"]])
     return out.getvalue()
+
+
+def _conversation(comparison: Comparison) -> list[Comparison]:
+    """The turns an export covers: this one and those that led to it."""
+    return [*comparison.ancestors(), comparison]
 
 
 def _cell(value):
@@ -36,8 +44,15 @@ def _cell(value):
 
 
 def to_markdown(comparison: Comparison) -> str:
-    data = comparison_json(comparison)
-    lines = [f"# Comparison {data['created_at'][:16].replace('T', ' ')}", "", "## Prompt", "", _quote(data["prompt"]), ""]
+    turns = _conversation(comparison)
+    lines = [f"# Comparison {turns[0].created_at.isoformat()[:16].replace('T', ' ')}", ""]
+    for number, turn in enumerate(turns, start=1):
+        lines += _markdown_turn(comparison_json(turn), number if len(turns) > 1 else None)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _markdown_turn(data: dict, number: int | None) -> list[str]:
+    lines = ["## " + (f"Turn {number}: prompt" if number else "Prompt"), "", _quote(data["prompt"]), ""]
     for r in data["responses"]:
         m = r["metrics"]
         lines += [f"## {r['model']} ({r['mode']}), {r['status']}", ""]
@@ -52,7 +67,7 @@ def to_markdown(comparison: Comparison) -> str:
         if r["error"]:
             lines += [f"> Error: {r['error']}", ""]
         lines += [r["text"], ""]
-    return "\n".join(lines).rstrip() + "\n"
+    return lines
 
 
 def _quote(text: str) -> str:

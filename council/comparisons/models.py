@@ -55,18 +55,22 @@ class Comparison(models.Model):
     def group_name(self) -> str:
         return f"comparison.{self.id}"
 
-    def thread(self) -> list["Comparison"]:
-        """Every turn of this comparison's thread, from the first to the latest (one query per turn)."""
+    def ancestors(self) -> list["Comparison"]:
+        """The turns before this one, from the first (one query per turn)."""
         earlier = []
         turn = self
         while turn.parent_id is not None:
             turn = Comparison.objects.get(id=turn.parent_id)
             earlier.append(turn)
+        return earlier[::-1]
+
+    def thread(self) -> list["Comparison"]:
+        """Every turn of this comparison's thread, from the first to the latest (one query per turn)."""
         later = []
         turn = self
         while (turn := Comparison.objects.filter(parent=turn).order_by("created_at").first()) is not None:
             later.append(turn)
-        return [*reversed(earlier), self, *later]
+        return [*self.ancestors(), self, *later]
 
     def share(self) -> str:
         """Share read-only under a new unguessable token (a revoked link stays dead)."""

@@ -26,10 +26,13 @@ def unshare(request, comparison_id):
 
 @require_GET
 def shared_page(request, token):
-    """The columns as they are, no Stop or Regenerate; polls (no WebSocket) until all are finished."""
+    """The shared turn with the turns that led to it, no Stop or Regenerate; polls (no
+    WebSocket) until all are finished. Later turns of the thread are not shared."""
     comparison = get_shared_comparison(token)
     responses = list(comparison.responses.select_related("model").order_by("position"))
     return render(request, "comparisons/shared.html", {
+        "earlier": [(turn, turn.responses.select_related("model").order_by("position"))
+                    for turn in comparison.ancestors()],
         "comparison": comparison,
         "responses": responses,
         "read_only": True,

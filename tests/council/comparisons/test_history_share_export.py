@@ -102,7 +102,7 @@ def test_exports_in_json_markdown_and_csv(alice, comparison):
     assert "> Error: The model ran out of memory." in md
 
     rows = list(csv.DictReader(io.StringIO(client.get(f"/c/{comparison.id}/export.csv").content.decode())))
-    assert list(rows[0]) == ["model", "mode", "status", "prompt_tokens", "completion_tokens", "ttft_ms",
+    assert list(rows[0]) == ["turn", "prompt", "model", "mode", "status", "prompt_tokens", "completion_tokens", "ttft_ms",
                              "decode_tokens_per_s", "total_ms", "engine", "quantization", "speculation", "text"]
     assert rows[0]["text"] == 'The "Baltic", <script>x</script>' and rows[0]["decode_tokens_per_s"] == "100.0"
     assert rows[1]["status"] == "failed" and rows[1]["ttft_ms"] == ""
