@@ -22,7 +22,13 @@ def has_cuda() -> bool:
 
 @checks.register("council")
 def check_models(app_configs=None, databases=None, **kwargs):
-    """council.E001..E004 and W001 for each model in the catalog; nothing before migrate."""
+    """council.E001..E004 and W001..W003 for each model in the catalog; nothing before migrate.
+
+    A local path or vLLM missing here is an error only where this process serves the
+    models (embedded mode). With separate workers the web host (where `migrate` runs)
+    often has neither the GPU weights nor vLLM, so there it is a warning (W002, W003).
+    """
+    here = validation.serves_models_here()
     if databases is not None and "default" not in databases:
         return []
     try:
@@ -38,20 +44,27 @@ def check_models(app_configs=None, databases=None, **kwargs):
             if model.backend == "openai" and field == "source" or validation.is_bundled(value):
                 continue
             missing = validation.missing_path(value)
-            if missing:
+            if missing and here:
                 errors.append(checks.Error(
                     f"{where}: its {field} {missing} does not exist.",
                     hint="Fix the path in the admin (Model catalog), or disable the model.",
                     obj=model, id="council.E001",
                 ))
+            elif missing:
+                errors.append(checks.Warning(
+                    f"{where}: its {field} {missing} does not exist on this host.",
+                    hint=f"The workers serving queue {model.queue!r} must have it.",
+                    obj=model, id="council.W002",
+                ))
         backend_error = validation.backend_error(model.backend)
         if backend_error:
             errors.append(checks.Error(f"{where}: {backend_error}", obj=model, id="council.E002"))
         if model.backend == "vllm" and validation.vllm_missing():
-            errors.append(checks.Error(
+            level, check_id = (checks.Error, "council.E003") if here else (checks.Warning, "council.W003")
+            errors.append(level(
                 f"{where} uses the vllm backend, but vLLM is not installed here.",
-                hint="Install vllm on the GPU workers, or choose another backend.",
-                obj=model, id="council.E003",
+                hint=f"Install vllm on the GPU workers serving queue {model.queue!r}, or choose another backend.",
+                obj=model, id=check_id,
             ))
         if model.backend == "openai" and validation.http_url_error(model.source):
             errors.append(checks.Error(

@@ -83,21 +83,33 @@ class LanguageModel(models.Model):
     def clean(self):
         """Field-level messages for a configuration that cannot be served as it stands.
 
-        A note that is not an error (a draft tokenizer that cannot be checked) is kept in
-        `self.validation_notes` for the admin to show.
+        A note that is not an error (a draft tokenizer that cannot be checked; with separate
+        workers, a path or vLLM missing on this web host) is kept in `self.validation_notes`
+        for the admin to show.
         """
         self.validation_notes = []
         errors: dict[str, list[str]] = {}
+        here = validation.serves_models_here()
 
         def add(field, message):
             errors.setdefault(field, []).append(message)
+
+        def path_problem(field, message):
+            if here:
+                add(field, message)
+            else:
+                self.validation_notes.append(f"{message} (not on this host: the workers serving "
+                                             f"queue {self.queue!r} must have it)")
 
         backend_error = validation.backend_error(self.backend)
         if backend_error:
             add("backend", backend_error)
         elif self.backend == Backend.VLLM and validation.vllm_missing():
-            add("backend", "vLLM is not installed in this environment; install it on the GPU workers "
-                "(pip install vllm) or choose another backend.")
+            message = "vLLM is not installed in this environment; install it on the GPU workers (pip install vllm)"
+            if here:
+                add("backend", message + " or choose another backend.")
+            else:
+                self.validation_notes.append(f"{message}, serving queue {self.queue!r}.")
 
         if self.backend == Backend.OPENAI:
             url_error = validation.http_url_error(self.source)
@@ -106,16 +118,16 @@ class LanguageModel(models.Model):
         elif self.source and not validation.is_bundled(self.source):
             missing = validation.missing_path(self.source)
             if missing:
-                add("source", f"No such file or directory: {missing}. Give an existing local path, "
-                    "a bundled model's slug, or a hub id like org/name.")
+                path_problem("source", f"No such file or directory: {missing}. Give an existing local path, "
+                             "a bundled model's slug, or a hub id like org/name.")
         missing_gguf = validation.missing_path(self.gguf_file)
         if missing_gguf:
-            add("gguf_file", f"No such GGUF file: {missing_gguf}.")
+            path_problem("gguf_file", f"No such GGUF file: {missing_gguf}.")
 
         if self.draft_model:
             missing_draft = validation.missing_path(self.draft_model)
             if missing_draft:
-                add("draft_model", f"No such draft model directory: {missing_draft}.")
+                path_problem("draft_model", f"No such draft model directory: {missing_draft}.")
             else:
                 draft_error, note = validation.draft_tokenizer_error(self.source, self.draft_model)
                 if draft_error:

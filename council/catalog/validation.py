@@ -93,3 +93,11 @@ def draft_tokenizer_error(source: str, draft: str) -> tuple[str | None, str | No
             None,
         )
     return None, None
+
+
+def serves_models_here() -> bool:
+    """In embedded mode this process runs the models; with Redis, separate workers do,
+    and what is missing on this (web) host may well be on theirs."""
+    from django.conf import settings
+
+    return settings.COUNCIL_INPROCESS_TASKS

@@ -10,6 +10,13 @@ from council.catalog import checks as catalog_checks
 from council.catalog.models import LanguageModel
 
 
+@pytest.fixture(autouse=True)
+def embedded():
+    """Errors for paths and vLLM apply where this process serves the models (embedded mode)."""
+    with mock.patch("council.catalog.validation.serves_models_here", return_value=True):
+        yield
+
+
 def ids(**fields):
     LanguageModel.objects.create(**{"slug": "m", "name": "M", "source": "smollm2-135m-instruct", **fields})
     return [message.id for message in catalog_checks.check_models()]
@@ -26,6 +33,15 @@ def test_the_checks_are_registered_with_django(db):
 
 def test_a_missing_local_path_is_e001(db):
     assert ids(source="/no/such/dir") == ["council.E001"]
+
+
+def test_with_separate_workers_a_path_or_vllm_missing_here_is_only_a_warning(db):
+    """The web host runs `migrate`; the GPU workers, not it, hold the weights and vLLM."""
+    with mock.patch("council.catalog.validation.serves_models_here", return_value=False), \
+            mock.patch("inference.engines.vllm.vllm_available", return_value=False):
+        LanguageModel.objects.create(slug="m", name="M", source="/no/such/dir", backend="vllm")
+        messages = catalog_checks.check_models()
+    assert [(m.id, m.level) for m in messages] == [("council.W002", checks.WARNING), ("council.W003", checks.WARNING)]
 
 
 def test_an_unknown_backend_is_e002(db):

@@ -30,7 +30,14 @@ def test_it_rejects_an_unknown_backend():
     assert "Unknown backend 'mlx'" in errors_of(model(backend="mlx"))["backend"][0]
 
 
-def test_it_rejects_a_local_path_that_does_not_exist(tmp_path):
+@pytest.fixture
+def embedded():
+    """Paths and vLLM are checked hard where this process serves the models (embedded mode)."""
+    with mock.patch("council.catalog.validation.serves_models_here", return_value=True):
+        yield
+
+
+def test_it_rejects_a_local_path_that_does_not_exist(tmp_path, embedded):
     errors = errors_of(model(source=str(tmp_path / "nowhere"), gguf_file="./missing.gguf"))
     assert "No such file or directory" in errors["source"][0]
     assert "No such GGUF file" in errors["gguf_file"][0]
@@ -46,7 +53,17 @@ def test_the_openai_backend_needs_an_http_url():
     model(backend="openai", source="https://api.example.com/v1").clean()
 
 
-def test_it_rejects_vllm_where_it_is_not_installed():
+def test_with_separate_workers_a_path_or_vllm_missing_here_is_a_note_not_an_error(tmp_path):
+    """The web host where the admin runs often has neither the GPU weights nor vLLM."""
+    instance = model(source=str(tmp_path / "nowhere"), backend="vllm", queue="gpu")
+    with mock.patch("council.catalog.validation.serves_models_here", return_value=False), \
+            mock.patch("inference.engines.vllm.vllm_available", return_value=False):
+        instance.clean()
+    assert len(instance.validation_notes) == 2
+    assert all("queue 'gpu'" in note for note in instance.validation_notes)
+
+
+def test_it_rejects_vllm_where_it_is_not_installed(embedded):
     """vLLM cannot be installed here: its presence is patched both ways."""
     with mock.patch("inference.engines.vllm.vllm_available", return_value=False):
         assert "vLLM is not installed" in errors_of(model(backend="vllm"))["backend"][0]
