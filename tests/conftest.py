@@ -1,15 +1,15 @@
 """Fixtures shared by every test: named users, and live processes on real services."""
 
 import os
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
 import pytest
 from django.conf import settings
+
+from council.lib.net import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
 # No sweeper thread in the test process itself (its database is the test's, behind
@@ -31,25 +31,6 @@ def bob(django_user_model):
 @pytest.fixture
 def admin(django_user_model):
     return django_user_model.objects.create_superuser("admin", password="admin-pass-123")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"process exited with {process.returncode} before listening on {port}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise TimeoutError(f"nothing listens on {port} after {timeout} s")
 
 
 def service_env() -> dict:

@@ -6,7 +6,8 @@ import sys
 
 import httpx
 
-from tests.conftest import ROOT, _stop, free_port, wait_for_port
+from council.lib.net import free_port, wait_for_port
+from tests.conftest import ROOT, _stop
 from council.lib.sse import read_events
 
 

@@ -13,7 +13,8 @@ from council.comparisons import submission
 from council.comparisons.models import Response
 from council.comparisons.sweeper import LOST_MESSAGE
 from council.lib.sse import read_events
-from tests.conftest import _stop, free_port, requires_services, start_daphne, start_worker
+from council.lib.net import free_port
+from tests.conftest import _stop, requires_services, start_daphne, start_worker
 
 pytestmark = requires_services
 

@@ -3,7 +3,6 @@
 import threading
 
 import httpx
-import pytest
 
 from council.accounts.models import ApiToken
 from council.lib.sse import deltas_by_response, read_events

@@ -16,7 +16,6 @@ import json
 import logging
 import os
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,29 +32,11 @@ from django.core.management.base import BaseCommand, CommandError
 from council.accounts.models import ApiToken
 from council.catalog.bundled import register_bundled_models
 from council.catalog.models import LanguageModel
+from council.lib.net import free_port, wait_for_port
 from council.lib.sse import read_events
 
 ROOT = Path(settings.BASE_DIR)
 BENCH_PROMPT = "Write a short paragraph about lighthouses."
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise CommandError(f"a child process exited with {process.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise CommandError(f"nothing listens on {port} after {timeout} s")
 
 
 def percentiles(values: list[float]) -> tuple[float, float]:
@@ -118,7 +99,7 @@ class Command(BaseCommand):
         user = get_user_model().objects.create_user(f"bench-{queue}", password=secrets.token_urlsafe(16))
         _, token = ApiToken.issue(user, "bench")
         env = dict(os.environ, COUNCIL_RATE_LIMIT_PER_MINUTE="100000", COUNCIL_MAX_ACTIVE_RESPONSES="100000")
-        port = _free_port()
+        port = free_port()
         log = open(options["log"], "w")
         processes = [
             subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
@@ -130,7 +111,10 @@ class Command(BaseCommand):
                              stdout=log, stderr=subprocess.STDOUT),
         ]
         try:
-            _wait_for_port(port, processes[0])
+            try:
+                wait_for_port(port, processes[0])
+            except (RuntimeError, TimeoutError) as exc:
+                raise CommandError(f"daphne did not start: {exc}") from None
             headers = {"Authorization": f"Bearer {token}"}
             with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=120,
                               limits=httpx.Limits(max_connections=200)) as api:
