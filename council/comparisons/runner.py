@@ -21,6 +21,7 @@ from inference.types import GenerationRequest, Message, Metrics, Mode, StreamEve
 
 log = logging.getLogger(__name__)
 
+CANCEL_CHECK_SECONDS = 0.05  # a Stop reaches the engine within this, plus one decode step
 _TERMINAL_STATUS = {"done": Status.DONE, "error": Status.FAILED, "cancelled": Status.CANCELLED}
 
 
@@ -204,12 +205,19 @@ def _run_claimed(response: Response) -> str:
         describe = engine.describe()
         terminal = StreamEvent.failed("The engine ended its stream without a final event.")
         cancel_sent = False
+        next_check = 0.0  # the stop flag is read at most every CANCEL_CHECK_SECONDS, not per token
         for event in engine.stream(request):
             if event.terminal:
                 terminal = event
                 break
             wanted = sink.add(event)
-            if not cancel_sent and (not wanted or cancellation.is_cancel_requested(response.id)):
+            if cancel_sent:
+                continue
+            stop = not wanted
+            if not stop and time.monotonic() >= next_check:
+                stop = cancellation.is_cancel_requested(response.id)
+                next_check = time.monotonic() + CANCEL_CHECK_SECONDS
+            if stop:
                 engine.cancel(request.request_id)
                 cancel_sent = True
         else:
