@@ -1,18 +1,15 @@
 """The comparison page in a real browser: Debian's Chromium driven by Playwright, against
 daphne, a `celery worker` process and the bundled models."""
 
-import os
 import re
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, requires_services
+from tests.conftest import requires_services
 
 CHROMIUM = "/usr/bin/chromium"
 WAIT_MS = 60_000  # every wait is bounded, so no test can hang
-# The README's screenshot is refreshed only on request: UPDATE_SCREENSHOT=1 make test
-SCREENSHOT = ROOT / "docs" / "screenshot.png"
 
 pytestmark = [
     requires_services,
@@ -85,7 +82,7 @@ def test_alice_compares_two_models_stops_one_and_shares_the_result(server, brows
         expect(columns.nth(i)).to_have_attribute("data-status", "done")
         expect(columns.nth(i).locator(".answer.markdown")).to_have_count(1)  # re-rendered as markdown
         expect(columns.nth(i).get_by_role("button", name=re.compile("^Copy"))).to_be_visible()
-    shot = SCREENSHOT if os.environ.get("UPDATE_SCREENSHOT") else tmp_path / "comparison.png"
+    shot = tmp_path / "comparison.png"  # kept with the test's files, to look at when it fails
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 10_000
 
