@@ -79,17 +79,16 @@ def conversation(response: Response, budget_tokens: int) -> tuple[list[Message],
 
 def build_request(response: Response, plan) -> GenerationRequest:
     """The engine request; sets `response.truncated_turns` to the number of earlier turns left out."""
-    comparison = response.comparison
-    spec_defaults = response.model
-    max_tokens = min(comparison.max_tokens or plan.max_tokens, spec_defaults.max_tokens_limit)
-    messages, response.truncated_turns = conversation(response, spec_defaults.context_length - max_tokens)
-    temperature = comparison.temperature if comparison.temperature is not None else spec_defaults.temperature
+    comparison, model = response.comparison, response.model
+    max_tokens = min(comparison.max_tokens or plan.max_tokens, model.max_tokens_limit)
+    messages, response.truncated_turns = conversation(response, model.context_length - max_tokens)
+    temperature = comparison.temperature if comparison.temperature is not None else model.temperature
     return GenerationRequest(
         request_id=str(response.id),
         messages=tuple(messages),
         max_tokens=max_tokens,
         temperature=temperature,
-        top_p=spec_defaults.top_p,
+        top_p=model.top_p,
     )
 
 
@@ -190,7 +189,7 @@ def run_response(response_id) -> str | None:
         return _run_claimed(response)
 
 
-def _run_claimed(response: Response) -> str:
+def _run_claimed(response: Response) -> str | None:
     publisher = Publisher(response.comparison_id)
     sink = ResponseSink(response, publisher)
     describe = None
