@@ -65,6 +65,19 @@ class LanguageModel(models.Model):
     thinking_dtype = models.CharField(max_length=20, blank=True, help_text="THINKING: blank = bf16 on CUDA, fp32 on CPU.")
     thinking_max_tokens = models.PositiveIntegerField(null=True, blank=True)
 
+    options = models.JSONField(
+        default=dict, blank=True,
+        help_text="Backend options passed to the engine (ModelSpec.extra), e.g. {\"gpu_memory_utilization\": 0.45}.",
+    )
+    preload = models.BooleanField(default=False, help_text="Load (and convert) this model when a worker starts.")
+    parallel_slots = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(64)],
+        help_text="Answers one engine decodes together (batching); blank = chosen from cores and memory.",
+    )
+    quality_check = models.BooleanField(
+        default=True, help_text="Score every FAST answer against THINKING (costs one THINKING prefill)."
+    )
+
     measurements = models.JSONField(
         default=dict, blank=True, editable=False,
         help_text="Last test load and benchmark, per mode: {'test_load': {...}, 'benchmark': {...}}.",

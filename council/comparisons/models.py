@@ -31,6 +31,19 @@ class Status(models.TextChoices):
 TERMINAL = {Status.DONE, Status.FAILED, Status.CANCELLED}
 
 
+class FinishReason(models.TextChoices):
+    STOP = "stop", "Stopped by the model"
+    LENGTH = "length", "Reached the token limit"
+    CANCELLED = "cancelled", "Stopped by the user"
+    ERROR = "error", "Failed"
+
+
+class Role(models.TextChoices):
+    ANSWER = "answer", "Answer"
+    REVIEW = "review", "Review"
+    SYNTHESIS = "synthesis", "Synthesis"
+
+
 class Comparison(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="comparisons")
@@ -44,6 +57,8 @@ class Comparison(models.Model):
     share_token = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
     # The turn this one follows up on; None for the first turn of a thread.
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="follow_ups")
+    # The council's synthesis asked for with this turn: {"model": slug, "mode": ..., "review": bool}; None if none.
+    synthesis = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -109,6 +124,12 @@ class Response(models.Model):
     previous = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     # How many earlier turns the runner left out of the prompt to fit the model's context.
     truncated_turns = models.PositiveSmallIntegerField(default=0)
+    # Why the answer ended (null while queued or running).
+    finish_reason = models.CharField(max_length=10, choices=FinishReason.choices, null=True, blank=True)
+    # FAST only: the answer scored against the same model's THINKING weights (null until measured).
+    quality = models.JSONField(null=True, blank=True)
+    # An answer to the prompt, a peer review of the other answers, or the council's synthesis.
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.ANSWER)
 
     class Meta:
         ordering = ["comparison", "position"]
