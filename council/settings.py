@@ -99,7 +99,16 @@ CELERY_TASK_DEFAULT_QUEUE = "cpu"
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 5, "socket_timeout": 10}
+# One Redis list per priority on each queue (0 served first; see comparisons/dispatch.py).
+# The queue order stays round-robin: kombu's BRPOP already lists every queue's priority-0
+# list before any priority-1 list, and round-robin keeps a worker serving several queues
+# fair between them at equal priority.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "socket_connect_timeout": 5,
+    "socket_timeout": 10,
+    "priority_steps": list(range(10)),
+    "sep": "\x06\x16",
+}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -138,6 +147,7 @@ COUNCIL_REGISTER_BUNDLED = env_bool("COUNCIL_REGISTER_BUNDLED", True)
 COUNCIL_MAX_MODELS = env_int("COUNCIL_MAX_MODELS", 8)
 COUNCIL_MAX_PROMPT_CHARS = env_int("COUNCIL_MAX_PROMPT_CHARS", 20_000)
 COUNCIL_MAX_ACTIVE_RESPONSES = env_int("COUNCIL_MAX_ACTIVE_RESPONSES", 16)
+COUNCIL_MAX_BACKGROUND_RESPONSES = env_int("COUNCIL_MAX_BACKGROUND_RESPONSES", 500)
 COUNCIL_RATE_LIMIT_PER_MINUTE = env_int("COUNCIL_RATE_LIMIT_PER_MINUTE", 20)
 COUNCIL_STALE_SECONDS = env_int("COUNCIL_STALE_SECONDS", 30)
 COUNCIL_SWEEPER = env_bool("COUNCIL_SWEEPER", True)  # fail answers whose worker died (web and workers)

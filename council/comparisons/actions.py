@@ -1,9 +1,10 @@
 """Stop and regenerate: state changes shared by the API and the page."""
 
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from council.comparisons import cancellation, dispatch
+from council.comparisons import cancellation, dispatch, limits
 from council.comparisons.events import publish_status
 from council.comparisons.models import TERMINAL, Response, Status
 
@@ -35,19 +36,26 @@ def regenerate(response: Response) -> None:
     """
     if response.comparison.follow_ups.exists():
         raise Conflict("Only the latest turn of a conversation can be regenerated; later turns were asked with this answer.")
-    reset = Response.objects.filter(id=response.id, status__in=TERMINAL).update(
-        status=Status.QUEUED,
-        text="",
-        reasoning="",
-        error="",
-        metrics={},
-        queued_at=timezone.now(),
-        started_at=None,
-        first_token_at=None,
-        finished_at=None,
-    )
-    if not reset:
+    if not Response.objects.filter(id=response.id, status__in=TERMINAL).exists():
         raise Conflict("This response is still queued or running; stop it first.")
+    dispatch.check_available()
+    with transaction.atomic():
+        limits.check(response.comparison.owner, new_responses=1)
+        reset = Response.objects.filter(id=response.id, status__in=TERMINAL).update(
+            status=Status.QUEUED,
+            text="",
+            reasoning="",
+            error="",
+            metrics={},
+            finish_reason=None,
+            quality=None,
+            queued_at=timezone.now(),
+            started_at=None,
+            first_token_at=None,
+            finished_at=None,
+        )
+        if not reset:
+            raise Conflict("This response is still queued or running; stop it first.")
     cancellation.forget(response.id)
     publish_status(response.comparison_id, response.id, Status.QUEUED)
     dispatch.enqueue([response])

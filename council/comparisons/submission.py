@@ -121,7 +121,6 @@ def create(owner, submission: Submission, parent: Comparison | None = None) -> C
     modes = [Mode.FAST, Mode.THINKING] if submission.mode == Mode.BOTH else [submission.mode]
     if parent is not None:
         _check_can_follow_up(parent)  # before the limits, so the reason given is the real one
-    limits.check(owner, new_responses=len(submission.models) * len(modes))
     dispatch.check_available()
     with transaction.atomic():
         previous = {}
@@ -130,6 +129,7 @@ def create(owner, submission: Submission, parent: Comparison | None = None) -> C
             parent = Comparison.objects.select_for_update().get(id=parent.id)
             _check_can_follow_up(parent)
             previous = {(r.model_id, r.mode): r for r in parent.responses.all()}
+        limits.check(owner, new_responses=len(submission.models) * len(modes))
         comparison = Comparison.objects.create(
             owner=owner,
             prompt=submission.prompt,
