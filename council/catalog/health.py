@@ -15,6 +15,7 @@ from council.catalog import heartbeat
 log = logging.getLogger(__name__)
 
 RECENT_FAILURES = 20
+FAILURES_PERMISSION = "comparisons.view_response"
 
 
 def _celery_workers() -> tuple[dict, str | None]:
@@ -31,12 +32,17 @@ def _celery_workers() -> tuple[dict, str | None]:
 
 
 def _queue_depths(queues: set[str]) -> tuple[dict, str | None]:
-    """Tasks waiting in each queue: the length of its Redis list (kombu's layout)."""
+    """Tasks waiting in each queue: the lengths of its Redis lists, one per priority (kombu's layout)."""
     import redis
+
+    from council.comparisons.dispatch import PRIORITY_SEP, PRIORITY_STEPS
+
+    def lists(queue):
+        return [queue if step == 0 else f"{queue}{PRIORITY_SEP}{step}" for step in PRIORITY_STEPS]
 
     try:
         client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_connect_timeout=2, socket_timeout=2)
-        return {queue: client.llen(queue) for queue in sorted(queues)}, None
+        return {queue: sum(client.llen(key) for key in lists(queue)) for queue in sorted(queues)}, None
     except Exception as exc:
         return {}, f"Could not read the queue lengths: {type(exc).__name__}: {exc}"
 
@@ -95,5 +101,7 @@ def health(request):
         worker["rss_mb"] = round(rss / 2**20) if rss else None
         for engine in worker.get("loaded", []):
             engine["approx_mb"] = round((engine.get("approx_bytes") or 0) / 2**20)
-    context["failures"] = _recent_failures()
+    # Failure texts are other users' answers: staff see them only with the permission to view responses.
+    context["may_see_failures"] = request.user.has_perm(FAILURES_PERMISSION)
+    context["failures"] = _recent_failures() if context["may_see_failures"] else []
     return render(request, "catalog/health.html", context)

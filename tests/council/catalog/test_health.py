@@ -9,6 +9,7 @@ from django.test import Client, override_settings
 
 from council.catalog import heartbeat
 from council.catalog.models import LanguageModel
+from council.comparisons import dispatch
 from council.comparisons.models import Comparison, Response, Status
 from inference import registry
 from inference.types import Mode
@@ -72,17 +73,34 @@ def test_it_lists_the_last_twenty_failed_responses(staff, alice, bundled):
     assert "engine error number" in page and "Gemma" in page
 
 
+def test_staff_without_the_permission_to_view_responses_see_no_failure_texts(alice, bundled, django_user_model):
+    from django.contrib.auth.models import Permission
+
+    comparison = Comparison.objects.create(owner=alice, prompt="hi", mode="fast")
+    Response.objects.create(comparison=comparison, model=bundled["gemma-3-270m"], mode="fast", status=Status.FAILED,
+                            error="a private failure of alice")
+    operator = django_user_model.objects.create_user("operator", password="operator-pass-123", is_staff=True)
+    client = Client()
+    client.force_login(operator)
+    page = client.get("/health/").content.decode()
+    assert "a private failure of alice" not in page and "Can view response" in page
+    operator.user_permissions.add(Permission.objects.get(codename="view_response"))
+    assert "a private failure of alice" in client.get("/health/").content.decode()
+
+
 @requires_services
 def test_it_shows_the_depth_of_each_models_queue(staff, bundled):
     queue = f"test-depth-{uuid.uuid4().hex[:8]}"
     LanguageModel.objects.filter(slug="gemma-3-270m").update(queue=queue)
     client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    background = queue + dispatch.PRIORITY_SEP + str(dispatch.PRIORITY_BACKGROUND)
     client.rpush(queue, "a", "b", "c")
+    client.rpush(background, "d")  # a task of another priority waits in its own list
     try:
         response = staff.get("/health/")
     finally:
-        client.delete(queue)
-    assert response.context["depths"][queue] == {"depth": 3, "served": False}
+        client.delete(queue, background)
+    assert response.context["depths"][queue] == {"depth": 4, "served": False}
     assert "no worker" in response.content.decode()
 
 
