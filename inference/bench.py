@@ -160,12 +160,12 @@ COMPLETION_TEMPLATE = "{{ bos_token }}{{ messages[-1]['content'] }}"
 def bench_model(slug: str, max_tokens: int, repeat: int, log) -> list[Row]:
     from dataclasses import replace
 
-    from inference import bundled
+    from inference import bundled, gguf
     from inference.engines import llamacpp, torch as torch_engine
     from inference.plan import resolve
 
     spec = bundled.get(slug).spec()
-    if llamacpp.chat_format_of_file(spec.gguf_file).stop_strings:
+    if gguf.chat_format_of_file(spec.gguf_file).stop_strings:
         spec = replace(spec, chat_template=COMPLETION_TEMPLATE)
         reqs = [
             GenerationRequest(f"bench-{p['id']}", (Message("user", p["continuation"]),), max_tokens=max_tokens)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from inference.engines.base import EngineError
+from inference.errors import EngineError
 from inference.types import ModelSpec
 
 CACHE_FORMAT = 1  # bump when the layout of a converted directory changes

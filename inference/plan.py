@@ -20,12 +20,14 @@ import functools
 import importlib.util
 import os
 
-from inference.engines.base import EngineError
-from inference.text import gguf_quantization
+from inference import gguf
+from inference.errors import EngineError
 from inference.types import EnginePlan, Mode, ModelSpec
 
 BACKENDS = ("auto", "torch", "llamacpp", "vllm", "openai")
 QUANTIZATIONS = ("int8", "int8wo", "fp8", "int4wo", "none")
+SPECULATIVE_METHODS = ("auto", "none", "ngram", "draft", "eagle")
+THINKING_DTYPES = ("float32", "bfloat16", "float16")
 
 
 @functools.lru_cache(maxsize=1)
@@ -42,23 +44,6 @@ def detect_device() -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def gguf_path_for(spec: ModelSpec) -> str | None:
-    """The GGUF file llama.cpp would load for `spec`, or None when it has none."""
-    if spec.gguf_file:
-        if os.path.isabs(spec.gguf_file) or os.path.exists(spec.gguf_file):
-            return spec.gguf_file
-        if os.path.isdir(spec.source):
-            return os.path.join(spec.source, spec.gguf_file)
-        return spec.gguf_file
-    if spec.source.lower().endswith(".gguf"):
-        return spec.source
-    from inference import bundled
-
-    if spec.source in bundled.BUNDLED:
-        return str(bundled.BUNDLED[spec.source].gguf_path())
-    return None
 
 
 def resolve(spec: ModelSpec, mode: Mode, device: str | None = None) -> EnginePlan:
@@ -100,7 +85,7 @@ def resolve(spec: ModelSpec, mode: Mode, device: str | None = None) -> EnginePla
         )
 
     # FAST
-    wants_llamacpp = backend == "llamacpp" or (backend == "auto" and device == "cpu" and gguf_path_for(spec))
+    wants_llamacpp = backend == "llamacpp" or (backend == "auto" and device == "cpu" and gguf.path_for(spec))
     if wants_llamacpp:
         return _llamacpp_plan(spec, mode, device, budget, reasoning)
     quant = _fast_quantization(spec, device)
@@ -136,7 +121,7 @@ def _speculation(spec: ModelSpec, default: str | None) -> str | None:
         return None
     if method == "draft" and not spec.draft_model:
         raise EngineError(f"Model {spec.slug} asks for draft-model speculation but names no draft_model.")
-    if method not in ("ngram", "draft", "eagle"):
+    if method not in SPECULATIVE_METHODS:
         raise EngineError(f"Unknown speculative_method {spec.speculative_method!r} for {spec.slug}.")
     return method
 
@@ -155,7 +140,7 @@ def _fast_quantization(spec: ModelSpec, device: str) -> str | None:
 
 
 def _llamacpp_plan(spec: ModelSpec, mode: Mode, device: str, budget: int, reasoning: bool) -> EnginePlan:
-    path = gguf_path_for(spec)
+    path = gguf.path_for(spec)
     if not path:
         raise EngineError(
             f"Model {spec.slug} has no GGUF file for llama.cpp; set its gguf_file or use the torch backend."
@@ -168,8 +153,8 @@ def _llamacpp_plan(spec: ModelSpec, mode: Mode, device: str, budget: int, reason
         engine="llamacpp",
         mode=mode,
         device=device,
-        dtype=gguf_quantization(path),
-        quantization=gguf_quantization(path),
+        dtype=gguf.quantization(path),
+        quantization=gguf.quantization(path),
         speculation=speculation,
         num_speculative_tokens=spec.num_speculative_tokens if speculation else 0,
         draft_model=None,

@@ -20,7 +20,8 @@ from collections import OrderedDict
 from concurrent.futures import Future
 from dataclasses import dataclass
 
-from inference.engines.base import Engine, EngineError
+from inference.engines.base import Engine
+from inference.errors import EngineError
 from inference.plan import resolve
 from inference.types import EnginePlan, Mode, ModelSpec
 

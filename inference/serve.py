@@ -24,7 +24,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from inference.engines.base import Engine, EngineError
+from inference.engines.base import Engine
+from inference.errors import EngineError
 from inference.types import DeltaKind, GenerationRequest, Message, Mode, ModelSpec
 
 log = logging.getLogger("inference.serve")
@@ -176,8 +177,6 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
         log.info("%s %s", self.address_string(), format % args)
 
-    # -- responses
-
     def _json(self, status: int, payload: dict) -> None:
         data = json.dumps(payload).encode()
         self.send_response(status)
@@ -188,8 +187,6 @@ class Handler(BaseHTTPRequestHandler):
 
     def _error(self, exc: APIError) -> None:
         self._json(exc.status, exc.body())
-
-    # -- routing
 
     def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
         path = self.path.split("?", 1)[0].rstrip("/")
@@ -227,8 +224,6 @@ class Handler(BaseHTTPRequestHandler):
             return json.loads(raw or b"null")
         except ValueError as exc:
             raise APIError(400, f"the request body is not valid JSON: {exc}") from exc
-
-    # -- chat completions
 
     def _chat(self, body: Any) -> None:
         state = self.state

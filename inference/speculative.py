@@ -44,9 +44,6 @@ def accept_greedy(draft: Sequence[int], targets: Sequence[int]) -> int:
     return accepted
 
 
-# -- tensor versions (torch engine)
-
-
 def greedy(logits):
     """Argmax token per row.  # logits: [B, V] -> [B]"""
     return logits.argmax(dim=-1)

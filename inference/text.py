@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import codecs
 import functools
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable, Iterable, Sequence
@@ -269,11 +268,3 @@ def render_chat_template(
         enable_thinking=enable_thinking,
     )
 
-
-_QUANT_RE = re.compile(r"(IQ\d_[A-Z0-9_]+|Q\d_K_[SML]|Q\d_K|Q\d_\d|BF16|F16|F32)", re.IGNORECASE)
-
-
-def gguf_quantization(path: str) -> str:
-    """The weight format named in a GGUF file name (`q4_1`, `q4_k_m`), else `gguf`."""
-    match = _QUANT_RE.search(path.rsplit("/", 1)[-1])
-    return match.group(1).lower() if match else "gguf"

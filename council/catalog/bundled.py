@@ -9,7 +9,7 @@ log = logging.getLogger(__name__)
 
 def register_bundled_models() -> list[str]:
     """Create a LanguageModel row for each bundled model that has none; keep edits made in the admin."""
-    from inference.bundled import BUNDLED
+    from inference import BUNDLED
 
     from council.catalog.models import LanguageModel
 

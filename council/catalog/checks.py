@@ -6,6 +6,7 @@ from django.core import checks
 from django.db import DatabaseError
 
 from council.catalog import validation
+from inference import detect_device
 
 
 def _models():
@@ -15,8 +16,6 @@ def _models():
 
 
 def has_cuda() -> bool:
-    from inference.plan import detect_device
-
     return detect_device() == "cuda"
 
 

@@ -11,6 +11,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from council.catalog import heartbeat
+from inference import loaded_engines
 
 log = logging.getLogger(__name__)
 
@@ -48,13 +49,11 @@ def _queue_depths(queues: set[str]) -> tuple[dict, str | None]:
 
 
 def _in_process_runner() -> dict:
-    from inference import registry
-
     return {
         "hostname": "this web process (embedded task runner)",
         "pid": os.getpid(),
         "queues": ["(all, in process)"],
-        "loaded": registry.loaded(),
+        "loaded": loaded_engines(),
         "rss_bytes": heartbeat.rss_bytes(),
         "at": None,
     }

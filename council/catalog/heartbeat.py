@@ -16,6 +16,8 @@ import time
 
 from django.core.cache import cache
 
+from inference import loaded_engines
+
 log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 10
@@ -42,13 +44,11 @@ def rss_bytes() -> int | None:
 
 
 def snapshot(hostname: str, queues: list[str]) -> dict:
-    from inference import registry
-
     return {
         "hostname": hostname,
         "pid": os.getpid(),
         "queues": sorted(queues),
-        "loaded": registry.loaded(),
+        "loaded": loaded_engines(),
         "rss_bytes": rss_bytes(),
         "at": time.time(),
     }

@@ -7,7 +7,6 @@ carries `at` (ISO time) and either its figures or an `error`.
 from __future__ import annotations
 
 import functools
-import importlib
 import logging
 import time
 
@@ -15,10 +14,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from council.catalog import validation
-from inference import registry
-from inference.engines.base import EngineError
-from inference.types import GenerationRequest, Message, Mode
+from inference import EngineError, GenerationRequest, Message, Mode, bench_model, get_engine, is_bundled
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +30,7 @@ def generate_once(spec, mode: Mode, max_tokens: int, prompt: str = TEST_PROMPT) 
     started = time.monotonic()
     result: dict = {"at": timezone.now().isoformat()}
     try:
-        engine = registry.get_engine(spec, mode)
+        engine = get_engine(spec, mode)
         result["load_ms"] = round((time.monotonic() - started) * 1000, 1)
         describe = engine.describe() or {}
         request = GenerationRequest(
@@ -98,28 +94,20 @@ def run_test_load(model_id, modes=MODES) -> dict:
     return results
 
 
-def _bench_module():
-    try:
-        return importlib.import_module("inference.bench")
-    except ImportError:
-        return None
-
-
 def run_benchmark(model_id, max_tokens: int = BENCH_MAX_TOKENS) -> dict:
     """FAST vs THINKING for one model: decode speed per mode, speedup, and the quality cost.
 
-    Bundled models go through inference.bench's `bench_model(slug, max_tokens, repeat, log)`
+    Bundled models go through the inference bench's `bench_model(slug, max_tokens, repeat, log)`
     (speed over its fixed prompts, perplexity and top-1 agreement under teacher forcing);
-    other models, or an install without inference.bench, get the speed figures only.
+    other models get the speed figures only.
     """
     from council.catalog.models import LanguageModel
 
     spec = LanguageModel.objects.get(pk=model_id).to_spec()
-    bench = _bench_module()
     figures: dict = {"at": timezone.now().isoformat(), "max_tokens": max_tokens}
-    if bench is not None and hasattr(bench, "bench_model") and validation.is_bundled(spec.source):
+    if is_bundled(spec.source):
         try:
-            rows = bench.bench_model(spec.source, max_tokens=max_tokens, repeat=1, log=log.info)
+            rows = bench_model(spec.source, max_tokens=max_tokens, repeat=1, log=log.info)
             figures.update(_from_bench_rows(rows), ok=True, error=None)
         except Exception as exc:
             log.exception("benchmark of %s failed", spec.slug)
@@ -131,7 +119,7 @@ def run_benchmark(model_id, max_tokens: int = BENCH_MAX_TOKENS) -> dict:
 
 
 def _from_bench_rows(rows) -> dict:
-    """inference.bench's rows (one per configuration) as the figures the admin shows."""
+    """The bench's rows (one per configuration) as the figures the admin shows."""
     by_config = {row.config: row for row in rows}
     fast, thinking = by_config.get("FAST"), by_config.get("THINKING")
     ngram = by_config.get("FAST+ngram")
@@ -162,7 +150,7 @@ def _speed_only(spec, max_tokens: int) -> dict:
         "speedup": round(fast / thinking, 2) if fast and thinking else None,
         "perplexity_delta": None,
         "top1_agreement": None,
-        "note": "Speed only: the quality figures come from inference.bench, which measures bundled models.",
+        "note": "Speed only: the quality figures come from the inference bench, which measures bundled models.",
     }
 
 

@@ -6,7 +6,7 @@ from django.db import models
 
 from council.catalog import validation
 
-from inference.types import ModelSpec
+from inference import ModelSpec
 
 
 class Backend(models.TextChoices):

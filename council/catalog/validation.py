@@ -10,19 +10,13 @@ import os
 from pathlib import Path
 from urllib.parse import urlparse
 
-from inference.plan import BACKENDS
+from inference import BACKENDS, is_bundled, vllm_available
 
 
 def looks_like_path(value: str) -> bool:
     """An absolute path, or one that starts with ./ ../ or ~ (a hub id `org/name` is not one)."""
     value = value.strip()
     return value.startswith(("/", "./", "../", "~")) or os.path.isabs(value)
-
-
-def is_bundled(value: str) -> bool:
-    from inference.bundled import BUNDLED
-
-    return value in BUNDLED
 
 
 def missing_path(value: str) -> str | None:
@@ -47,8 +41,6 @@ def http_url_error(url: str) -> str | None:
 
 
 def vllm_missing() -> bool:
-    from inference.engines.vllm import vllm_available
-
     return not vllm_available()
 
 

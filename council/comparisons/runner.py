@@ -14,10 +14,7 @@ from council.comparisons.events import Publisher, status_message
 from council.comparisons.models import Response, Status
 from council.comparisons.streaming import DeltaBuffer, LiveFigures
 from council.comparisons.sweeper import Heartbeat
-from inference import plan as plans
-from inference import registry
-from inference.engines.base import EngineError
-from inference.types import GenerationRequest, Message, Metrics, Mode, StreamEvent
+from inference import EngineError, GenerationRequest, Message, Metrics, Mode, StreamEvent, get_engine, resolve
 
 log = logging.getLogger(__name__)
 
@@ -196,11 +193,11 @@ def _run_claimed(response: Response) -> str | None:
     try:
         spec = response.model.to_spec()
         mode = Mode(response.mode)
-        request = build_request(response, plans.resolve(spec, mode))
+        request = build_request(response, resolve(spec, mode))
         # Stored before the running status goes out, so the re-rendered column shows it.
         Response.objects.filter(id=response.id).update(truncated_turns=response.truncated_turns)
         publisher.send(status_message(response.id, Status.RUNNING))
-        engine = registry.get_engine(spec, mode)
+        engine = get_engine(spec, mode)
         describe = engine.describe()
         terminal = StreamEvent.failed("The engine ended its stream without a final event.")
         cancel_sent = False

@@ -1,7 +1,7 @@
 """The JSON shapes of DESIGN.md's API."""
 
 from council.comparisons.models import Comparison, Response
-from inference.types import Metrics
+from inference import Metrics
 
 METRIC_KEYS = tuple(Metrics.__dataclass_fields__)
 

@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Callable, Iterator, Protocol, runtime_checkable
 
+from inference.errors import EngineError
 from inference.text import StopMatcher, ThinkSplitter
 from inference.types import GenerationRequest, Metrics, StreamEvent
 
@@ -24,13 +25,6 @@ class Engine(Protocol):
     def describe(self) -> dict:
         """backend, device, dtype, quantization, speculation: for the UI and metrics."""
         ...
-
-
-class EngineError(Exception):
-    """A failure a person can act on (missing file, prompt too long, server down)."""
-
-
-# Helpers shared by the local engines (torch, llama.cpp). Remote engines may use them too.
 
 
 class Cancellations:

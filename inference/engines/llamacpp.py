@@ -10,22 +10,21 @@ and a greedy-exact check of each, with exact drafted/accepted counts.
 from __future__ import annotations
 
 import ctypes
-import functools
 import os
 import threading
 import time
 from typing import Iterator, Sequence
 
-from inference import speculative
-from inference.engines.base import Cancellations, DecodeStats, EngineError, stream_tokens
-from inference.text import END_OF_TURN_TOKENS, ChatFormat, Utf8Stream, chat_format_for, opens_reasoning
+from inference import gguf, speculative
+from inference.engines.base import Cancellations, DecodeStats, stream_tokens
+from inference.errors import EngineError
+from inference.gguf import chat_format_of_file
+from inference.text import END_OF_TURN_TOKENS, Utf8Stream, opens_reasoning
 from inference.types import EnginePlan, GenerationRequest, Metrics, ModelSpec, StreamEvent
 
 
 def load(spec: ModelSpec, plan: EnginePlan) -> "LlamaCppEngine":
-    from inference.plan import gguf_path_for
-
-    return LlamaCppEngine(spec, plan, gguf_path_for(spec))
+    return LlamaCppEngine(spec, plan, gguf.path_for(spec))
 
 
 def default_threads() -> int:
@@ -63,48 +62,6 @@ def open_llama(path: str, *, n_ctx: int, logits_all: bool = False, seed: int | N
         raise EngineError(f"llama.cpp could not load {path}: {exc}") from exc
 
 
-def gguf_chat_format(metadata: dict, token_text, override: str | None = None) -> ChatFormat:
-    """The chat format from a GGUF's metadata (as llama.cpp reports it)."""
-
-    def token(key: str) -> str:
-        value = metadata.get(key)
-        return token_text(int(value)) if value not in (None, "", "-1") else ""
-
-    return chat_format_for(
-        metadata.get("tokenizer.chat_template"),
-        bos_token=token("tokenizer.ggml.bos_token_id"),
-        eos_token=token("tokenizer.ggml.eos_token_id"),
-        add_bos=str(metadata.get("tokenizer.ggml.add_bos_token", "false")).lower() == "true",
-        override=override,
-    )
-
-
-@functools.lru_cache(maxsize=16)
-def chat_format_of_file(path: str, override: str | None = None) -> ChatFormat:
-    """The chat format of a GGUF file, read through a vocabulary-only llama.cpp load.
-
-    The torch engine calls this too, so that both engines take a model's template and
-    special tokens from the same place by the same code (and it takes under a second,
-    where parsing gemma's 262k-token vocabulary with the gguf package takes ten).
-    """
-    if not os.path.exists(path):
-        raise EngineError(f"GGUF file not found: {path!r}.")
-    from llama_cpp import Llama, llama_cpp
-
-    llm = Llama(model_path=path, vocab_only=True, verbose=False)
-    try:
-        vocab = llm._model.vocab
-
-        def token_text(token: int) -> str:
-            buf = ctypes.create_string_buffer(256)
-            n = llama_cpp.llama_token_to_piece(vocab, token, buf, len(buf), 0, True)
-            return buf.raw[: max(n, 0)].decode("utf-8", errors="replace")
-
-        return gguf_chat_format(llm.metadata, token_text, override)
-    finally:
-        llm.close()
-
-
 class LlamaCppEngine:
     """One GGUF model in llama.cpp; one generation at a time (a lock around the context)."""
 
@@ -116,12 +73,10 @@ class LlamaCppEngine:
         self.n_ctx = self.llm.n_ctx()
         self._vocab = self.llm._model.vocab
         self._pieces: dict[int, bytes] = {}
-        self.chat = gguf_chat_format(self.llm.metadata, self._token_text, spec.chat_template)
+        self.chat = chat_format_of_file(self.path, spec.chat_template)
         self.stop_token_ids = self._stop_ids()
         self._lock = threading.Lock()
         self._cancels = Cancellations()
-
-    # -- the protocol
 
     def stream(self, request: GenerationRequest) -> Iterator[StreamEvent]:
         started = time.perf_counter()
@@ -169,8 +124,6 @@ class LlamaCppEngine:
         n_embd = int(self.llm.metadata.get(f"{self._arch()}.embedding_length", 0) or 0)
         return os.path.getsize(self.path) + 2 * 2 * n_layer * n_embd * self.n_ctx
 
-    # -- tokens
-
     def tokenize_prompt(self, prompt: str) -> list[int]:
         """Prompt ids: special tokens parsed, BOS added only when the template left it out."""
         ids = self.llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
@@ -209,8 +162,6 @@ class LlamaCppEngine:
 
     def _arch(self) -> str:
         return self.llm.metadata.get("general.architecture", "llama")
-
-    # -- generation
 
     def _generate(self, request, ids, max_tokens, started, base, in_reasoning) -> Iterator[StreamEvent]:
         greedy = request.temperature <= 0

@@ -20,7 +20,7 @@ from typing import Any, Iterator
 
 import httpx
 
-from inference.engines.base import EngineError
+from inference.errors import EngineError
 from inference.text import ThinkSplitter
 from inference.types import (
     DeltaKind,

@@ -16,8 +16,9 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from inference import speculative
-from inference.engines.base import Cancellations, DecodeStats, EngineError, stream_tokens
+from inference import gguf, speculative
+from inference.engines.base import Cancellations, DecodeStats, stream_tokens
+from inference.errors import EngineError
 from inference.text import END_OF_TURN_TOKENS, ChatFormat, IncrementalDetokenizer, chat_format_for, opens_reasoning
 from inference.types import EnginePlan, GenerationRequest, Metrics, ModelSpec, StreamEvent
 
@@ -42,37 +43,6 @@ def model_dir(spec: ModelSpec) -> tuple[str, str | None]:
     return spec.source, None
 
 
-def gguf_chat_format(path: str, override: str | None = None) -> ChatFormat:
-    """The chat format from a GGUF file's metadata: the same function the llama.cpp engine uses."""
-    try:
-        from inference.engines.llamacpp import chat_format_of_file
-
-        return chat_format_of_file(path, override)
-    except ImportError:
-        pass
-    from gguf import GGUFReader  # no llama.cpp here: parse the file (slow for large vocabularies)
-
-    reader = GGUFReader(path)
-
-    def scalar(key: str):
-        field = reader.get_field(key)
-        return None if field is None else field.contents()
-
-    tokens = reader.get_field("tokenizer.ggml.tokens")
-
-    def token(key: str) -> str:
-        index = scalar(key)
-        return "" if index is None or tokens is None else tokens.contents(int(index))
-
-    return chat_format_for(
-        scalar("tokenizer.chat_template"),
-        bos_token=token("tokenizer.ggml.bos_token_id"),
-        eos_token=token("tokenizer.ggml.eos_token_id"),
-        add_bos=bool(scalar("tokenizer.ggml.add_bos_token")),
-        override=override,
-    )
-
-
 def tokenizer_chat_format(tokenizer, override: str | None = None) -> ChatFormat:
     """The chat format of a Hugging Face tokenizer (a model with no GGUF file)."""
     return chat_format_for(
@@ -94,8 +64,6 @@ class TorchEngine:
             from transformers import AutoModelForCausalLM, AutoTokenizer
         except ImportError as exc:
             raise EngineError("The torch engine needs torch and transformers: pip install torch transformers") from exc
-        from inference.plan import gguf_path_for
-
         self.torch = torch
         self.spec = spec
         self.plan = plan
@@ -117,9 +85,9 @@ class TorchEngine:
         config = self.model.config.get_text_config(decoder=True)
         limit = getattr(config, "max_position_embeddings", None) or spec.context_length
         self.n_ctx = min(spec.context_length, limit)
-        gguf = gguf_path_for(spec)
-        if gguf and os.path.exists(gguf):
-            self.chat = gguf_chat_format(gguf, spec.chat_template)
+        gguf_path = gguf.path_for(spec)
+        if gguf_path and os.path.exists(gguf_path):
+            self.chat = gguf.chat_format_of_file(gguf_path, spec.chat_template)
         else:
             self.chat = tokenizer_chat_format(self.tokenizer, spec.chat_template)
         self.stop_token_ids = self._stop_ids()
@@ -128,8 +96,6 @@ class TorchEngine:
             self._compile()
         self._lock = threading.Lock()
         self._cancels = Cancellations()
-
-    # -- the protocol
 
     def stream(self, request: GenerationRequest) -> Iterator[StreamEvent]:
         started = time.perf_counter()
@@ -200,8 +166,6 @@ class TorchEngine:
         tensors = list(self.model.parameters()) + list(self.model.buffers())
         return sum(t.numel() * t.element_size() for t in tensors)
 
-    # -- tokens
-
     def tokenize_prompt(self, prompt: str) -> list[int]:
         """Prompt ids: special tokens parsed, BOS added only when the template left it out."""
         ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
@@ -218,8 +182,6 @@ class TorchEngine:
         vocab = self.tokenizer.get_vocab()
         ids.update(vocab[t] for t in END_OF_TURN_TOKENS if t in vocab)
         return frozenset(ids)
-
-    # -- the model
 
     def logits(self, ids: list[int]):
         """Logits after every position of `ids` in one pass (teacher forcing, for the bench).
@@ -296,8 +258,6 @@ class TorchEngine:
                     history.append(token)
                     emitted += 1
                 next_token = bonus
-
-    # -- CUDA FAST
 
     def _quantize(self, method: str | None) -> str | None:
         """torchao weight-only quantization on CUDA; returns what was applied (None: nothing)."""

@@ -25,7 +25,7 @@ import threading
 import time
 from typing import Any, Iterator
 
-from inference.engines.base import EngineError
+from inference.errors import EngineError
 from inference.text import ThinkSplitter, opens_reasoning
 from inference.types import (
     EnginePlan,

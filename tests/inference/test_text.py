@@ -9,9 +9,9 @@ from inference.text import (
     ThinkSplitter,
     Utf8Stream,
     chat_format_for,
-    gguf_quantization,
     opens_reasoning,
 )
+from inference.gguf import quantization as gguf_quantization
 from inference.types import DeltaKind, Message
 
 

@@ -151,7 +151,7 @@ def test_both_engines_format_a_conversation_to_the_same_prompt_and_ids(tiny_thin
 
 
 def test_gemma_gets_councils_template_in_both_engines(gguf_tokenizer):
-    from inference.engines.torch import gguf_chat_format
+    from inference.gguf import chat_format_of_file as gguf_chat_format
 
     path = str(bundled.BUNDLED["gemma-3-270m"].gguf_path())
     chat = gguf_chat_format(path)
