@@ -33,8 +33,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "council.http.ApiJsonErrorsMiddleware",  # first, so it sees every answer of every layer below
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "council.http.RequestGuardMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -153,6 +155,10 @@ COUNCIL_MAX_PROMPT_CHARS = env_int("COUNCIL_MAX_PROMPT_CHARS", 20_000)
 COUNCIL_MAX_ACTIVE_RESPONSES = env_int("COUNCIL_MAX_ACTIVE_RESPONSES", 16)
 COUNCIL_MAX_BACKGROUND_RESPONSES = env_int("COUNCIL_MAX_BACKGROUND_RESPONSES", 500)
 COUNCIL_RATE_LIMIT_PER_MINUTE = env_int("COUNCIL_RATE_LIMIT_PER_MINUTE", 20)
+# Largest request body, in bytes: more is answered 413 before any view reads it.
+COUNCIL_MAX_BODY_BYTES = env_int("COUNCIL_MAX_BODY_BYTES", 2 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = COUNCIL_MAX_BODY_BYTES
+CSRF_FAILURE_VIEW = "council.http.csrf_failure"
 COUNCIL_STALE_SECONDS = env_int("COUNCIL_STALE_SECONDS", 30)
 COUNCIL_SWEEPER = env_bool("COUNCIL_SWEEPER", True)  # fail answers whose worker died (web and workers)
 

@@ -1,17 +1,23 @@
 """The JSON API (DESIGN.md): session or bearer-token authentication, JSON errors only."""
 
 import functools
-import json
 import logging
+from urllib.parse import urlencode
 
 from django.http import Http404, JsonResponse
-from django.views.decorators.http import require_GET, require_POST
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from council.catalog.models import LanguageModel
 from council.comparisons import actions, submission
 from council.comparisons.errors import SubmissionError
 from council.comparisons.access import get_comparison_for_user, get_response_for_user
-from council.comparisons.serializers import comparison_json, response_json
+from council.comparisons.search import threads_matching
+from council.comparisons.serializers import comparison_json, comparison_url, response_json
+from council.lib import jsonbody
+
+PAGE_SIZE = 25
+MAX_QUERY_CHARS = 500
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +49,25 @@ def api_endpoint(view):
 
 
 def _json_body(request):
+    """The parsed JSON body; SubmissionError (400) naming the field a database or engine cannot hold."""
     try:
-        return json.loads(request.body or b"null")
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise SubmissionError(f"The request body is not valid JSON: {exc}.") from None
+        return jsonbody.loads(request.body)
+    except jsonbody.BodyError as exc:
+        raise SubmissionError(str(exc)) from None
+
+
+def _page_number(request) -> int:
+    raw = request.GET.get("page", "1")
+    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= 10**6:
+        raise SubmissionError("page must be a whole number from 1.")
+    return int(raw)
+
+
+def _query(request) -> str:
+    query = request.GET.get("q", "").strip()
+    if len(query) > MAX_QUERY_CHARS:
+        raise SubmissionError(f"q is {len(query)} characters long; the limit is {MAX_QUERY_CHARS}.")
+    return query
 
 
 @require_GET
@@ -57,6 +78,31 @@ def models(request):
         [{"slug": m.slug, "name": m.name, "backend": m.backend, "queue": m.queue, "enabled": m.enabled} for m in queryset],
         safe=False,
     )
+
+
+@require_http_methods(["GET", "POST"])
+def comparisons(request):
+    """`/api/comparisons`: GET lists the user's threads, POST starts one."""
+    return list_comparisons(request) if request.method == "GET" else create_comparison(request)
+
+
+@require_GET
+@api_endpoint
+def list_comparisons(request):
+    """The user's threads, newest first, one entry per first turn; `q` searches every turn's prompt and answers."""
+    query, number = _query(request), _page_number(request)
+    threads = threads_matching(request.user, query).only("id", "prompt", "mode", "created_at")
+    page = list(threads[(number - 1) * PAGE_SIZE:number * PAGE_SIZE + 1])
+    more = len(page) > PAGE_SIZE
+    params = {"q": query, "page": number + 1} if query else {"page": number + 1}
+    return JsonResponse({
+        "results": [
+            {"id": str(c.id), "prompt": c.prompt, "mode": c.mode, "created_at": c.created_at.isoformat(),
+             "url": comparison_url(c)}
+            for c in page[:PAGE_SIZE]
+        ],
+        "next": f"{reverse('api-comparisons')}?{urlencode(params)}" if more else None,
+    })
 
 
 @require_POST
