@@ -11,6 +11,7 @@ from council.comparisons import actions, exports, submission
 from council.comparisons.errors import SubmissionError
 from council.comparisons.access import get_comparison_for_user, threads_for
 from council.comparisons.models import Mode
+from council.comparisons.search import threads_matching
 
 HISTORY_PAGE_SIZE = 25
 
@@ -94,11 +95,9 @@ def follow_up(request, comparison_id):
 @require_GET
 @login_required
 def history(request):
-    """The user's comparisons, newest first; ?q= keeps those whose prompt contains it."""
+    """The user's threads, newest first; ?q= keeps those where some prompt or answer contains it."""
     query = request.GET.get("q", "").strip()
-    comparisons = threads_for(request.user).prefetch_related("responses__model")
-    if query:
-        comparisons = comparisons.filter(prompt__icontains=query)
+    comparisons = threads_matching(request.user, query).prefetch_related("responses__model")
     page = Paginator(comparisons, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "comparisons/history.html", {"page": page, "query": query})
 
