@@ -58,7 +58,7 @@ pytestmark = [
 ]
 
 
-def finish_at_once(responses):
+def finish_at_once(responses, **options):
     """The named fake dispatcher: every response ends at once, done, with a canned answer."""
     Response.objects.filter(id__in=[r.id for r in responses], status=Status.QUEUED).update(
         status=Status.DONE, text="A canned answer.", finish_reason="stop", finished_at=timezone.now()
