@@ -95,7 +95,10 @@ def document() -> dict:
         "Error": {
             "type": "object",
             "required": ["error"],
-            "properties": {"error": {"type": "string", "description": "What went wrong, for a person to read."}},
+            "properties": {
+                "error": {"type": "string", "description": "What went wrong, for a person to read."},
+                "latest_url": {"type": "string", "description": "409 on an earlier turn: the thread's latest turn."},
+            },
         }
     }
     paths = dict(SELF)

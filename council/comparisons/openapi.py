@@ -69,6 +69,8 @@ def schemas(settings) -> dict:
                 "finish_reason": {"enum": ["stop", "length", "cancelled", "error", None]},
                 "quality": ref("Quality"),
                 "role": {"enum": ["answer", "review", "synthesis"]},
+                "versions": {"type": "array", "items": {"type": "object"},
+                             "description": "The column's earlier answers, replaced by regenerate; oldest first."},
             },
         },
         "Comparison": {
