@@ -4,11 +4,13 @@ import json
 import uuid
 from unittest import mock
 
+import httpx
 import pytest
 from django.test import Client, override_settings
 
 from council.accounts.models import ApiToken
 from council.comparisons.models import Comparison, Response
+from tests.conftest import requires_services
 
 pytestmark = pytest.mark.django_db
 
@@ -202,3 +204,25 @@ async def test_the_websocket_ignores_hostile_messages_and_keeps_streaming(alice,
     assert await communicator.receive_nothing(timeout=0.5)
     assert await Comparison.objects.acount() == 1 and await Response.objects.filter(status="running").acount() == 1
     await communicator.disconnect()
+
+
+@requires_services
+def test_through_the_real_server_hostile_bodies_and_unknown_routes_answer_json(daphne_server, alice, bundled):
+    """The issue's report, replayed against daphne: each answer is a 4xx in JSON, never a 500 page."""
+    _, raw = ApiToken.issue(alice, "script")
+    bodies = [
+        '{"prompt": "\\ud800", "models": ["%s"]}' % SMOL,
+        '{"prompt": "Hi", "models": ["%s"], "system_prompt": "\\udfff"}' % SMOL,
+        '{"prompt": "Hi", "models": ["\\ud800"]}',
+        '{"prompt": ' + "[" * 50_000 + "]" * 50_000 + "}",
+        '{"prompt": "Hi", "models": ["%s"], "x": %s}' % (SMOL, "{\"a\": " * 5_000 + "1" + "}" * 5_000),
+    ]
+    with httpx.Client(base_url=daphne_server, headers={"Authorization": f"Bearer {raw}"}, timeout=30) as client:
+        answers = [client.post("/api/comparisons", content=body.encode(),
+                               headers={"Content-Type": "application/json"}) for body in bodies]
+        answers += [client.get("/api/nowhere"), client.delete("/api/comparisons"),
+                    client.post("/api/comparisons", content=b"x" * (2 * 1024 * 1024 + 1))]
+    assert [a.status_code for a in answers] == [400] * len(bodies) + [404, 405, 413]
+    for answer in answers:
+        assert answer.headers["content-type"] == "application/json" and answer.json()["error"]
+    assert Comparison.objects.count() == 0
