@@ -8,7 +8,8 @@ from council.comparisons.models import Comparison, Response
 def comparisons_for(user):
     if not user.is_authenticated:
         return Comparison.objects.none()
-    return Comparison.objects.filter(owner=user)
+    # Blind turns (arena battles) are reached only through council.arena, which hides the names.
+    return Comparison.objects.filter(owner=user, blind=False)
 
 
 def threads_for(user):
@@ -37,6 +38,6 @@ def get_shared_comparison(token) -> Comparison:
     if not token:
         raise Http404("No such shared comparison.")
     try:
-        return Comparison.objects.get(share_token=token)
+        return Comparison.objects.get(share_token=token, blind=False)
     except Comparison.DoesNotExist:
         raise Http404("No such shared comparison.")

@@ -70,6 +70,9 @@ def _query(request) -> str:
     return query
 
 
+json_body = _json_body  # the name other apps' API views import
+
+
 @require_GET
 @api_endpoint
 def models(request):

@@ -37,9 +37,18 @@ def _columns(comparison_id, response_id=None):
 
 
 class ComparisonConsumer(AsyncWebsocketConsumer):
+    delta_template = "comparisons/_delta.html"
+
+    async def find_comparison(self):
+        """The turn this socket follows, or None when the user may not see it."""
+        return await _comparison_for(self.scope["user"], self.scope["url_route"]["kwargs"]["comparison_id"])
+
+    async def render_columns(self, response_id=None):
+        """[(response_id, seq, html)]: see `_columns`."""
+        return await _columns(self.comparison_id, response_id)
+
     async def connect(self):
-        comparison_id = self.scope["url_route"]["kwargs"]["comparison_id"]
-        comparison = await _comparison_for(self.scope["user"], comparison_id)
+        comparison = await self.find_comparison()
         if comparison is None:
             await self.close(code=FORBIDDEN)
             return
@@ -59,7 +68,7 @@ class ComparisonConsumer(AsyncWebsocketConsumer):
         """The page sends nothing this consumer needs: Stop and Regenerate go through the API."""
 
     async def _send_columns(self, response_id=None):
-        for rid, seq, html in await _columns(self.comparison_id, response_id):
+        for rid, seq, html in await self.render_columns(response_id):
             self.seen[rid] = seq
             await self.send(text_data=html)
 
@@ -68,7 +77,7 @@ class ComparisonConsumer(AsyncWebsocketConsumer):
         if event["seq"] <= self.seen.get(rid, 0):
             return  # already in the text this client got from the database
         self.seen[rid] = event["seq"]
-        await self.send(text_data=render_to_string("comparisons/_delta.html", {"event": event}))
+        await self.send(text_data=render_to_string(self.delta_template, {"event": event}))
 
     async def response_status(self, event):
         await self._send_columns(event["response_id"])

@@ -59,6 +59,9 @@ class Comparison(models.Model):
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="follow_ups")
     # The council's synthesis asked for with this turn: {"model": slug, "mode": ..., "review": bool}; None if none.
     synthesis = models.JSONField(null=True, blank=True)
+    # A turn of an arena battle: the models' names stay hidden, so no ordinary route
+    # (page, API, stream, share, export, history) reaches it; council.arena serves it.
+    blind = models.BooleanField(default=False, editable=False)
 
     class Meta:
         ordering = ["-created_at"]

@@ -47,13 +47,22 @@ async def comparison_events(request, comparison_id):
         comparison = await sync_to_async(get_comparison_for_user)(user, comparison_id)
     except Http404:
         return JsonResponse({"error": "No such comparison."}, status=404)
+    return await event_stream(comparison.id, lambda: comparison_json(comparison, seq=True))
 
+
+async def event_stream(comparison_id, snapshot_of, scrub=None) -> StreamingHttpResponse:
+    """The turn's events as SSE: `snapshot_of()` (read after joining the group), then live events.
+
+    `scrub(message)` may reshape each event before it leaves, or drop it by returning None
+    (arena battles keep the models' names out of their stream).
+    """
     layer = get_channel_layer()
     channel = await layer.new_channel()
-    group = group_for(comparison.id)
+    group = group_for(comparison_id)
     # Join before reading the snapshot, so no event falls between the two.
     await layer.group_add(group, channel)
-    snapshot = await sync_to_async(comparison_json)(comparison, seq=True)
+    snapshot = await sync_to_async(snapshot_of)()
+    scrub = scrub or (lambda message: message)
 
     async def stream():
         # One task owns layer.receive for the whole stream: cancelling a channels_redis
@@ -77,12 +86,13 @@ async def comparison_events(request, comparison_id):
                 except asyncio.TimeoutError:
                     # A quiet stream checks the database, so a lost status event cannot
                     # keep it open for ever.
-                    for message in await sync_to_async(_finished_since)(comparison.id, list(open_ids)):
+                    for message in await sync_to_async(_finished_since)(comparison_id, list(open_ids)):
                         open_ids.discard(message["response_id"])
-                        yield _event(message.pop("type"), message)
+                        if (message := scrub(message)) is not None:
+                            yield _event(message.pop("type"), message)
                     yield ": keepalive\n\n"
                     continue
-                kind = message.pop("type")
+                kind = message["type"]
                 rid = message.get("response_id")
                 if kind == "response.delta":
                     if message["seq"] <= seen.get(rid, 0):
@@ -93,8 +103,9 @@ async def comparison_events(request, comparison_id):
                         open_ids.discard(rid)
                     else:
                         open_ids.add(rid)
-                yield _event(kind, message)
-            yield _event("end", {"id": str(comparison.id)})
+                if (message := scrub(message)) is not None:
+                    yield _event(message.pop("type"), message)
+            yield _event("end", {"id": str(comparison_id)})
         finally:
             reader.cancel()
             await layer.group_discard(group, channel)

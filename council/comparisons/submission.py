@@ -22,6 +22,15 @@ class Submission:
     system_prompt: str = ""
     max_tokens: int | None = None
     temperature: float | None = None
+    # Explicit (model, mode) columns, in order (arena battles); empty: each model in each mode.
+    columns: tuple = ()
+    blind: bool = False
+
+    def pairs(self) -> list[tuple[LanguageModel, str]]:
+        if self.columns:
+            return list(self.columns)
+        modes = [Mode.FAST, Mode.THINKING] if self.mode == Mode.BOTH else [self.mode]
+        return [(model, mode) for model in self.models for mode in modes]
 
 
 def _number(data: dict, name: str, kind: type, low: float, high: float):
@@ -54,6 +63,13 @@ def _text(data: dict, name: str, limit: int, required: bool) -> str:
     if "\x00" in value:
         raise SubmissionError(f"{name} must not contain NUL characters.")
     return value
+
+
+def parse_prompt(data) -> str:
+    """The prompt of request data, checked as a comparison's is (arena battles draw their own models)."""
+    if not isinstance(data, dict):
+        raise SubmissionError("The request body must be a JSON object.")
+    return _text(data, "prompt", settings.COUNCIL_MAX_PROMPT_CHARS, required=True)
 
 
 def parse(data, user) -> Submission:
@@ -118,7 +134,7 @@ def create(owner, submission: Submission, parent: Comparison | None = None) -> C
     thread (else Conflict) with every answer finished (else SubmissionError), and each new
     column continues the parent's column of the same model and mode.
     """
-    modes = [Mode.FAST, Mode.THINKING] if submission.mode == Mode.BOTH else [submission.mode]
+    pairs = submission.pairs()
     if parent is not None:
         _check_can_follow_up(parent)  # before the limits, so the reason given is the real one
     dispatch.check_available()
@@ -129,7 +145,7 @@ def create(owner, submission: Submission, parent: Comparison | None = None) -> C
             parent = Comparison.objects.select_for_update().get(id=parent.id)
             _check_can_follow_up(parent)
             previous = {(r.model_id, r.mode): r for r in parent.responses.all()}
-        limits.check(owner, new_responses=len(submission.models) * len(modes))
+        limits.check(owner, new_responses=len(pairs))
         comparison = Comparison.objects.create(
             owner=owner,
             prompt=submission.prompt,
@@ -138,11 +154,12 @@ def create(owner, submission: Submission, parent: Comparison | None = None) -> C
             max_tokens=submission.max_tokens,
             temperature=submission.temperature,
             parent=parent,
+            blind=submission.blind,
         )
         responses = Response.objects.bulk_create(
             Response(comparison=comparison, model=model, mode=mode, position=position,
                      previous=previous.get((model.id, mode)))
-            for position, (model, mode) in enumerate((m, mode) for m in submission.models for mode in modes)
+            for position, (model, mode) in enumerate(pairs)
         )
         transaction.on_commit(lambda: dispatch.enqueue(responses))
     return comparison
