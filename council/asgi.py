@@ -13,6 +13,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from council.arena.routing import websocket_urlpatterns as arena_websocket_urlpatterns  # noqa: E402
 from council.comparisons import events, sweeper  # noqa: E402
 from council.comparisons.routing import websocket_urlpatterns  # noqa: E402
 
@@ -22,7 +23,9 @@ if settings.COUNCIL_SWEEPER:
 router = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": AllowedHostsOriginValidator(
+            AuthMiddlewareStack(URLRouter(websocket_urlpatterns + arena_websocket_urlpatterns))
+        ),
     }
 )
 

@@ -6,6 +6,8 @@ DATABASE_URL switches to Postgres; REDIS_URL to Celery over Redis and channels_r
 
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
+
 from council.lib.env import database_from_url, env_bool, env_int, env_list, env_str, secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -30,6 +32,7 @@ INSTALLED_APPS = [
     "council.accounts",
     "council.catalog",
     "council.comparisons",
+    "council.arena",
 ]
 
 MIDDLEWARE = [
@@ -160,6 +163,9 @@ COUNCIL_MAX_BODY_BYTES = env_int("COUNCIL_MAX_BODY_BYTES", 2 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = COUNCIL_MAX_BODY_BYTES
 CSRF_FAILURE_VIEW = "council.http.csrf_failure"
 COUNCIL_STALE_SECONDS = env_int("COUNCIL_STALE_SECONDS", 30)
+COUNCIL_ARENA_BOOTSTRAP = env_int("COUNCIL_ARENA_BOOTSTRAP", 500)  # resamples behind the leaderboard's intervals
+if COUNCIL_ARENA_BOOTSTRAP < 200:
+    raise ImproperlyConfigured(f"COUNCIL_ARENA_BOOTSTRAP={COUNCIL_ARENA_BOOTSTRAP}: at least 200 resamples")
 COUNCIL_SWEEPER = env_bool("COUNCIL_SWEEPER", True)  # fail answers whose worker died (web and workers)
 
 LOGGING = {

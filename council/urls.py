@@ -9,4 +9,5 @@ urlpatterns = [
     path("accounts/", include("council.accounts.urls")),
     path("", include("council.catalog.urls")),
     path("", include("council.comparisons.urls")),
+    path("", include("council.arena.urls")),
 ]

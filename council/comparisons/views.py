@@ -97,7 +97,9 @@ def follow_up(request, comparison_id):
 def history(request):
     """The user's threads, newest first; ?q= keeps those where some prompt or answer contains it."""
     query = request.GET.get("q", "").strip()
-    comparisons = threads_matching(request.user, query).prefetch_related("responses__model")
+    comparisons = threads_matching(request.user, query).prefetch_related(
+        "responses__model", "open_votes__response__model"
+    )
     page = Paginator(comparisons, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "comparisons/history.html", {"page": page, "query": query})
 
