@@ -18,19 +18,26 @@ RECENT_BATTLES = 20
 
 
 def _home(request, data=None, error=None, status=200):
-    response = render(request, "arena/home.html", {
+    return render(request, "arena/home.html", {
         "modes": BattleMode.choices,
         "data": data or {"mode": BattleMode.ANY},
         "error": error,
         "battles": Battle.objects.filter(owner=request.user).select_related("comparison", "vote")[:RECENT_BATTLES],
     }, status=status)
-    return response
 
 
 @require_GET
 @login_required
 def home(request):
     return _home(request)
+
+
+def _refused(page, exc):
+    """`page(error, status)` again with the reason: the error's status (409 for a Conflict), and its Retry-After."""
+    response = page(str(exc), 409 if isinstance(exc, Conflict) else exc.status)
+    if getattr(exc, "retry_after", None):
+        response["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 @require_POST
@@ -40,10 +47,7 @@ def start(request):
     try:
         battle = battles.start(request.user, data)
     except SubmissionError as exc:
-        response = _home(request, data, str(exc), status=exc.status)
-        if exc.retry_after:
-            response["Retry-After"] = str(exc.retry_after)
-        return response
+        return _refused(lambda error, status: _home(request, data, error, status), exc)
     return redirect("arena-battle", battle.id)
 
 
@@ -65,10 +69,8 @@ def vote(request, battle_id):
     battle = get_battle_for_user(request.user, battle_id)
     try:
         battles.vote(battle, request.user, {"winner": request.POST.get("winner")})
-    except SubmissionError as exc:
-        return _battle_page(request, battle, error=str(exc), status=exc.status)
-    except Conflict as exc:
-        return _battle_page(request, battle, error=str(exc), status=409)
+    except (SubmissionError, Conflict) as exc:
+        return _refused(lambda error, status: _battle_page(request, battle, "", error, status), exc)
     if request.htmx:  # the vote panel's buttons: reload the page, now with the names
         return HttpResponse(status=204, headers={"HX-Redirect": reverse("arena-battle", args=[battle.id])})
     return redirect("arena-battle", battle.id)
@@ -81,13 +83,8 @@ def follow_up(request, battle_id):
     prompt = request.POST.get("prompt", "")
     try:
         battles.follow_up(battle, {"prompt": prompt})
-    except SubmissionError as exc:
-        response = _battle_page(request, battle, prompt, str(exc), status=exc.status)
-        if exc.retry_after:
-            response["Retry-After"] = str(exc.retry_after)
-        return response
-    except Conflict as exc:
-        return _battle_page(request, battle, prompt, str(exc), status=409)
+    except (SubmissionError, Conflict) as exc:
+        return _refused(lambda error, status: _battle_page(request, battle, prompt, error, status), exc)
     return redirect("arena-battle", battle.id)
 
 

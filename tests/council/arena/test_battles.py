@@ -31,6 +31,14 @@ def start(client, **data):
     return response.json()
 
 
+def finished(client, **texts):
+    """A battle started over the API whose two answers have ended: (the API's answer, the Battle)."""
+    created = start(client)
+    battle = Battle.objects.get(id=created["id"])
+    finish(battle.comparison, **texts)
+    return created, battle
+
+
 def test_a_battle_starts_two_answers_labelled_a_and_b_with_no_names(alice_client, bundled):
     response = post_json(alice_client, "/api/battles", {"prompt": "Describe the sea."})
     assert response.status_code == 201
@@ -120,9 +128,7 @@ def test_reading_a_battle_before_the_vote_shows_text_but_no_names_or_figures(ali
 
 
 def test_no_ordinary_route_reaches_a_battles_answers(alice_client, bundled):
-    created = start(alice_client)
-    battle = Battle.objects.get(id=created["id"])
-    finish(battle.comparison)
+    created, battle = finished(alice_client)
     cid, rid = battle.comparison.id, created["responses"][0]["id"]
     for path in (f"/api/comparisons/{cid}", f"/c/{cid}/", f"/c/{cid}/export.json", f"/c/{cid}/export.md",
                  f"/api/comparisons/{cid}/events"):
@@ -136,9 +142,7 @@ def test_no_ordinary_route_reaches_a_battles_answers(alice_client, bundled):
 
 
 def test_the_vote_reveals_the_entrants(alice_client, bundled):
-    created = start(alice_client)
-    battle = Battle.objects.get(id=created["id"])
-    finish(battle.comparison)
+    created, battle = finished(alice_client)
     response = post_json(alice_client, f"/api/battles/{created['id']}/vote", {"winner": "B"})
     assert response.status_code == 200
     body = response.json()
@@ -152,15 +156,13 @@ def test_the_vote_reveals_the_entrants(alice_client, bundled):
 
 @pytest.mark.parametrize("winner", ["A", "B", "tie", "both_bad"])
 def test_every_documented_winner_is_accepted(alice_client, bundled, winner):
-    created = start(alice_client)
-    finish(Battle.objects.get(id=created["id"]).comparison)
+    created, _ = finished(alice_client)
     assert post_json(alice_client, f"/api/battles/{created['id']}/vote", {"winner": winner}).status_code == 200
     assert Vote.objects.get().winner == winner
 
 
 def test_a_second_vote_is_refused_and_the_first_stands(alice_client, bundled):
-    created = start(alice_client)
-    finish(Battle.objects.get(id=created["id"]).comparison)
+    created, _ = finished(alice_client)
     post_json(alice_client, f"/api/battles/{created['id']}/vote", {"winner": "A"})
     response = post_json(alice_client, f"/api/battles/{created['id']}/vote", {"winner": "B"})
     assert response.status_code == 409 and "already has its vote" in response.json()["error"]
@@ -182,17 +184,14 @@ def test_a_vote_before_both_answers_end_is_refused(alice_client, bundled):
 
 @pytest.mark.parametrize("body", [{"winner": "C"}, {"winner": "a"}, {"winner": None}, {}, {"winner": ["A"]}, "A", None])
 def test_an_unknown_winner_is_refused(alice_client, bundled, body):
-    created = start(alice_client)
-    finish(Battle.objects.get(id=created["id"]).comparison)
+    created, _ = finished(alice_client)
     response = post_json(alice_client, f"/api/battles/{created['id']}/vote", body)
     assert response.status_code == 400 and "winner must be one of A, B, tie, both_bad" in response.json()["error"]
     assert not Vote.objects.exists()
 
 
 def test_bob_can_neither_see_nor_vote_on_nor_touch_alices_battle(alice_client, bob_client, bundled):
-    created = start(alice_client)
-    battle = Battle.objects.get(id=created["id"])
-    finish(battle.comparison)
+    created, battle = finished(alice_client)
     bid = created["id"]
     assert bob_client.get(f"/api/battles/{bid}").status_code == 404
     assert bob_client.get(f"/arena/b/{bid}/").status_code == 404
@@ -212,9 +211,7 @@ def test_anonymous_callers_get_a_401(bundled):
 
 
 def test_a_follow_up_continues_the_battle_blind_in_the_same_columns(alice_client, bundled):
-    created = start(alice_client)
-    battle = Battle.objects.get(id=created["id"])
-    finish(battle.comparison)
+    created, battle = finished(alice_client)
     response = post_json(alice_client, f"/api/battles/{created['id']}/follow-up", {"prompt": "And the sky?"})
     assert response.status_code == 201
     body = response.json()
@@ -258,9 +255,7 @@ def test_stop_ends_one_answer_or_both(alice_client, bundled):
 
 
 def test_an_answer_that_names_a_model_keeps_the_vote_but_leaves_it_uncounted(alice_client, bundled):
-    created = start(alice_client)
-    finish(Battle.objects.get(id=created["id"]).comparison,
-           texts=("I am SmolLM, trained by Hugging Face.", "The sea is blue."))
+    created, _ = finished(alice_client, texts=("I am SmolLM, trained by Hugging Face.", "The sea is blue."))
     body = post_json(alice_client, f"/api/battles/{created['id']}/vote", {"winner": "A"}).json()
     assert body["vote"]["counted"] is False
     assert body["vote"]["identity_words"] == ["hugging face", "smollm"]
@@ -270,9 +265,7 @@ def test_an_answer_that_names_a_model_keeps_the_vote_but_leaves_it_uncounted(ali
 
 
 def test_ordinary_words_are_not_identity_words(alice_client, bundled):
-    created = start(alice_client)
-    finish(Battle.objects.get(id=created["id"]).comparison,
-           texts=("A gemmary of llamas-wool: the meta of it.", "Smoll is not a word."))
+    created, _ = finished(alice_client, texts=("A gemmary of llamas-wool: the meta of it.", "Smoll is not a word."))
     assert post_json(alice_client, f"/api/battles/{created['id']}/vote", {"winner": "A"}).json()["vote"]["counted"]
 
 
