@@ -68,9 +68,10 @@ def _error_responses() -> dict:
 
 
 def _groups():
+    from council.arena import openapi as arena
     from council.comparisons import openapi as comparisons
 
-    return [comparisons]
+    return [comparisons, arena]
 
 
 SELF = {

@@ -26,19 +26,28 @@ _system_random = random.SystemRandom()
 
 
 def eligible_entrants(mode: str) -> list[Entrant]:
-    """The (model, mode) pairs a new battle may draw: enabled models, not excluded, in `mode`."""
+    """The (model, mode) pairs a new battle may draw: enabled models, not excluded, in `mode`.
+
+    Each carries `battles` (how many it has had). A pair never drawn before has no row yet:
+    it comes back unsaved, and `start` saves the two it draws (nothing is written for a
+    request that is then refused).
+    """
     models = list(LanguageModel.objects.filter(enabled=True))
-    Entrant.objects.bulk_create(
-        [Entrant(model=m, mode=entrant_mode) for m in models for entrant_mode in (Mode.FAST, Mode.THINKING)],
-        ignore_conflicts=True,
-    )
     modes = [Mode.FAST, Mode.THINKING] if mode == BattleMode.ANY else [mode]
-    return list(
-        Entrant.objects.filter(model__in=models, mode__in=modes, excluded=False)
-        .select_related("model")
-        .annotate(battles=Count("battles_as_a", distinct=True) + Count("battles_as_b", distinct=True))
-        .order_by("id")
-    )
+    known = {
+        (e.model_id, e.mode): e
+        for e in Entrant.objects.filter(model__in=models, mode__in=modes).annotate(
+            battles=Count("battles_as_a", distinct=True) + Count("battles_as_b", distinct=True))
+    }
+    pool = []
+    for model in models:
+        for entrant_mode in modes:
+            entrant = known.get((model.id, entrant_mode)) or Entrant(model=model, mode=entrant_mode)
+            entrant.model = model
+            entrant.battles = getattr(entrant, "battles", 0)
+            if not entrant.excluded:
+                pool.append(entrant)
+    return pool
 
 
 def draw_pair(battles: list[int], rng: random.Random) -> tuple[int, int]:
@@ -75,8 +84,8 @@ def start(owner, data, rng: random.Random | None = None) -> Battle:
         raise SubmissionError(f"A battle needs two entrants and mode {mode!r} has {len(pool)}: "
                               "enable more models (or ask for mode 'any').")
     i, j = draw_pair([e.battles for e in pool], rng or _system_random)
-    a, b = pool[i], pool[j]
     with transaction.atomic():
+        a, b = (Entrant.objects.get_or_create(model=e.model, mode=e.mode)[0] for e in (pool[i], pool[j]))
         comparison = submission.create(owner, _submission(prompt, a, b))
         return Battle.objects.create(owner=owner, mode=mode, comparison=comparison, entrant_a=a, entrant_b=b)
 

@@ -94,13 +94,13 @@ def test_a_mode_with_fewer_than_two_entrants_is_refused(alice_client, bundled):
     response = post_json(alice_client, "/api/battles", {"prompt": "Hi", "mode": "fast"})
     assert response.status_code == 400 and "needs two entrants" in response.json()["error"]
     assert_blind(response.content.decode(), bundled)
+    assert not Entrant.objects.exists()  # a refused battle writes nothing
     assert start(alice_client, mode="any")  # SmolLM2 FAST against SmolLM2 THINKING
 
 
 def test_an_excluded_entrant_is_never_drawn(alice, bundled, settings):
     settings.COUNCIL_RATE_LIMIT_PER_MINUTE = 100
-    battles.eligible_entrants("any")
-    Entrant.objects.filter(model__slug=GEMMA, mode="fast").update(excluded=True)
+    Entrant.objects.create(model=bundled[GEMMA], mode="fast", excluded=True)
     with pytest.raises(SubmissionError, match="has 1"):
         battles.start(alice, {"prompt": "Hi", "mode": "fast"})
     rng = random.Random(1)
@@ -138,6 +138,8 @@ def test_no_ordinary_route_reaches_a_battles_answers(alice_client, bundled):
         assert alice_client.post(path).status_code == 404, path
     history = alice_client.get("/history/").content.decode()
     assert "Describe the sea." not in history
+    assert alice_client.get("/api/comparisons").json()["results"] == []
+    assert alice_client.get("/api/comparisons?q=sea").json()["results"] == []
     assert "Describe the sea." not in alice_client.get("/").content.decode()
 
 
