@@ -55,8 +55,8 @@ def cancel(request, battle_id):
 @require_GET
 async def battle_events(request, battle_id):
     """The latest turn's events as SSE, blind: text and statuses only, labelled by response id."""
-    user = await sync_to_async(sse._user)(request)
-    if not user.is_authenticated:
+    user = request.user
+    if not await sync_to_async(lambda: user.is_authenticated)():  # resolves the lazy session user, in a thread
         return JsonResponse({"error": "Authentication required."}, status=401)
     try:
         battle = await sync_to_async(get_battle_for_user)(user, battle_id)
