@@ -7,11 +7,12 @@ imports happen inside the engine that needs them.
 
 from inference.bench import bench_model
 from inference.bundled import BUNDLED, BundledModel
-from inference.engines.base import Engine
+from inference.engines.base import Engine, Option, Timings, extra_from_options
+from inference.engines.base import option_errors as _option_errors
 from inference.errors import EngineError
-from inference.plan import BACKENDS, QUANTIZATIONS, SPECULATIVE_METHODS, THINKING_DTYPES, detect_device, resolve, token_budget
+from inference.plan import BACKENDS, QUANTIZATIONS, SPECULATIVE_METHODS, THINKING_DTYPES, detect_device, known_quantization, resolve, token_budget
 from inference.registry import clear as clear_engines
-from inference.registry import get_engine
+from inference.registry import engine_options, get_engine
 from inference.registry import install as install_engine
 from inference.registry import loaded as loaded_engines
 from inference.types import DeltaKind, EnginePlan, GenerationRequest, Message, Metrics, Mode, ModelSpec, StreamEvent
@@ -20,6 +21,11 @@ from inference.types import DeltaKind, EnginePlan, GenerationRequest, Message, M
 def is_bundled(source: str) -> bool:
     """Whether `source` names a model that ships with the install."""
     return source in BUNDLED
+
+
+def option_errors(backend: str, values: dict) -> list[tuple[str, str]]:
+    """(option, message) for each of a model's `values` its backend's engines would not take."""
+    return _option_errors(engine_options(backend), values)
 
 
 def vllm_available() -> bool:
@@ -45,14 +51,20 @@ __all__ = [
     "Metrics",
     "Mode",
     "ModelSpec",
+    "Option",
     "StreamEvent",
+    "Timings",
     "bench_model",
     "clear_engines",
     "detect_device",
+    "engine_options",
+    "extra_from_options",
     "get_engine",
     "install_engine",
     "is_bundled",
+    "known_quantization",
     "loaded_engines",
+    "option_errors",
     "resolve",
     "token_budget",
     "vllm_available",

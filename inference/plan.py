@@ -28,6 +28,13 @@ BACKENDS = ("auto", "torch", "llamacpp", "vllm", "openai")
 QUANTIZATIONS = ("int8", "int8wo", "fp8", "int4wo", "none")
 SPECULATIVE_METHODS = ("auto", "none", "ngram", "draft", "eagle")
 THINKING_DTYPES = ("float32", "bfloat16", "float16")
+BACKEND_ENGINES = {  # the engines resolve() may pick for each backend
+    "auto": ("llamacpp", "torch"),
+    "torch": ("torch",),
+    "llamacpp": ("llamacpp",),
+    "vllm": ("vllm",),
+    "openai": ("openai",),
+}
 
 
 @functools.lru_cache(maxsize=1)
@@ -71,18 +78,8 @@ def resolve(spec: ModelSpec, mode: Mode, device: str | None = None) -> EnginePla
     if mode is Mode.THINKING:
         if backend == "llamacpp":
             return _llamacpp_plan(spec, mode, device, budget, reasoning)
-        return EnginePlan(
-            engine="torch",
-            mode=mode,
-            device=device,
-            dtype=spec.thinking_dtype or ("bfloat16" if device == "cuda" else "float32"),
-            quantization=None,
-            speculation=None,
-            num_speculative_tokens=0,
-            draft_model=None,
-            reasoning=reasoning,
-            max_tokens=budget,
-        )
+        dtype = spec.thinking_dtype or ("bfloat16" if device == "cuda" else "float32")
+        return _plan(spec, mode, "torch", device, dtype, budget, reasoning=reasoning)
 
     # FAST
     wants_llamacpp = backend == "llamacpp" or (backend == "auto" and device == "cpu" and gguf.path_for(spec))
@@ -90,18 +87,8 @@ def resolve(spec: ModelSpec, mode: Mode, device: str | None = None) -> EnginePla
         return _llamacpp_plan(spec, mode, device, budget, reasoning)
     quant = _fast_quantization(spec, device)
     speculation = _speculation(spec, default="draft" if spec.draft_model else "ngram")
-    return EnginePlan(
-        engine="torch",
-        mode=mode,
-        device=device,
-        dtype="bfloat16" if device == "cuda" else "float32",
-        quantization=quant,
-        speculation=speculation,
-        num_speculative_tokens=spec.num_speculative_tokens if speculation else 0,
-        draft_model=spec.draft_model if speculation == "draft" else None,
-        reasoning=False,
-        max_tokens=budget,
-    )
+    dtype = "bfloat16" if device == "cuda" else "float32"
+    return _plan(spec, mode, "torch", device, dtype, budget, quantization=quant, speculation=speculation)
 
 
 def token_budget(spec: ModelSpec, mode: Mode) -> int:
@@ -126,11 +113,17 @@ def _speculation(spec: ModelSpec, default: str | None) -> str | None:
     return method
 
 
+def known_quantization(name: str) -> bool:
+    """Whether a model's `quantization` names a method the plan knows (blank: the plan's default)."""
+    name = (name or "").lower()
+    return not name or name in QUANTIZATIONS or name.startswith(("awq", "gptq"))
+
+
 def _fast_quantization(spec: ModelSpec, device: str) -> str | None:
     quant = (spec.quantization or "").lower() or None
     if quant == "none":
         return None
-    if quant and quant not in QUANTIZATIONS and not quant.startswith(("awq", "gptq")):
+    if not known_quantization(quant):
         raise EngineError(f"Unknown quantization {spec.quantization!r} for {spec.slug}; use one of {QUANTIZATIONS}.")
     if quant:
         return quant
@@ -149,18 +142,9 @@ def _llamacpp_plan(spec: ModelSpec, mode: Mode, device: str, budget: int, reason
     speculation = _speculation(spec, default=None)
     if speculation not in (None, "ngram"):
         raise EngineError(f"The llama.cpp engine supports only ngram speculation, not {speculation!r}.")
-    return EnginePlan(
-        engine="llamacpp",
-        mode=mode,
-        device=device,
-        dtype=gguf.quantization(path),
-        quantization=gguf.quantization(path),
-        speculation=speculation,
-        num_speculative_tokens=spec.num_speculative_tokens if speculation else 0,
-        draft_model=None,
-        reasoning=reasoning,
-        max_tokens=budget,
-    )
+    weights = gguf.quantization(path)
+    return _plan(spec, mode, "llamacpp", device, weights, budget,
+                 quantization=weights, speculation=speculation, reasoning=reasoning)
 
 
 def _vllm_plan(spec: ModelSpec, mode: Mode, budget: int, reasoning: bool) -> EnginePlan:
@@ -169,30 +153,41 @@ def _vllm_plan(spec: ModelSpec, mode: Mode, budget: int, reasoning: bool) -> Eng
     if quant == "int8wo":
         quant = "fp8"  # vLLM's weight-only online quantization on CUDA
     speculation = _speculation(spec, default="draft" if spec.draft_model else "ngram") if fast else None
+    return _plan(spec, mode, "vllm", "cuda", spec.thinking_dtype or "bfloat16", budget,
+                 quantization=quant, speculation=speculation, reasoning=reasoning)
+
+
+def _remote_plan(spec: ModelSpec, mode: Mode) -> EnginePlan:
+    reasoning = mode is Mode.THINKING and spec.supports_reasoning
+    return _plan(spec, mode, "openai", "remote", "remote", token_budget(spec, mode), reasoning=reasoning)
+
+
+def _plan(
+    spec: ModelSpec,
+    mode: Mode,
+    engine: str,
+    device: str,
+    dtype: str,
+    budget: int,
+    *,
+    quantization: str | None = None,
+    speculation: str | None = None,
+    reasoning: bool = False,
+) -> EnginePlan:
+    """An EnginePlan with the defaults filled: full precision, no speculation, no reasoning.
+
+    The draft count comes from the model when speculation runs, and the draft model only
+    for `draft` speculation.
+    """
     return EnginePlan(
-        engine="vllm",
+        engine=engine,
         mode=mode,
-        device="cuda",
-        dtype=spec.thinking_dtype or "bfloat16",
-        quantization=quant,
+        device=device,
+        dtype=dtype,
+        quantization=quantization,
         speculation=speculation,
         num_speculative_tokens=spec.num_speculative_tokens if speculation else 0,
         draft_model=spec.draft_model if speculation == "draft" else None,
         reasoning=reasoning,
         max_tokens=budget,
-    )
-
-
-def _remote_plan(spec: ModelSpec, mode: Mode) -> EnginePlan:
-    return EnginePlan(
-        engine="openai",
-        mode=mode,
-        device="remote",
-        dtype="remote",
-        quantization=None,
-        speculation=None,
-        num_speculative_tokens=0,
-        draft_model=None,
-        reasoning=mode is Mode.THINKING and spec.supports_reasoning,
-        max_tokens=token_budget(spec, mode),
     )

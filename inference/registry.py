@@ -20,9 +20,9 @@ from collections import OrderedDict
 from concurrent.futures import Future
 from dataclasses import dataclass
 
-from inference.engines.base import Engine
+from inference.engines.base import Engine, Option
 from inference.errors import EngineError
-from inference.plan import resolve
+from inference.plan import BACKEND_ENGINES, resolve
 from inference.types import EnginePlan, Mode, ModelSpec
 
 log = logging.getLogger(__name__)
@@ -137,6 +137,16 @@ def _load(spec: ModelSpec, plan: EnginePlan) -> Engine:
         raise EngineError(f"inference.engines.{plan.engine} has no load(spec, plan) function.")
     log.info("loading %s (%s) on %s", spec.slug, plan.mode.value, plan.engine)
     return loader(spec, plan)
+
+
+def engine_options(backend: str) -> list[Option]:
+    """The per-model options (`ModelSpec.extra`) read by the engines the plan may pick for `backend`."""
+    found: dict[str, Option] = {}
+    for engine in BACKEND_ENGINES.get(backend or "auto", ()):
+        module = importlib.import_module(f"inference.engines.{engine}")
+        for option in getattr(module, "OPTIONS", ()):
+            found.setdefault(option.name, option)
+    return list(found.values())
 
 
 def _approx_bytes(engine: Engine) -> int:

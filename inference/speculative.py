@@ -6,7 +6,7 @@ the tensor versions serve the torch engine and import torch only when called.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Iterator, Sequence
 
 
 def ngram_draft(history: Sequence[int], k: int, max_ngram: int = 3, min_ngram: int = 1) -> list[int]:
@@ -42,6 +42,48 @@ def accept_greedy(draft: Sequence[int], targets: Sequence[int]) -> int:
             break
         accepted += 1
     return accepted
+
+
+def prompt_lookup(
+    history: list[int],
+    first: int,
+    *,
+    k: int,
+    room: Callable[[], int],
+    verify: Callable[[list[int]], list[int]],
+    rollback: Callable[[int], None],
+    stats,
+) -> Iterator[int]:
+    """Greedy decoding with prompt-lookup drafts, one verify batch per step: the one loop both local engines run.
+
+    `history` is the prompt's ids (it grows with each token given out), `first` the
+    model's argmax after the prompt. `room()` is how many tokens may still be drafted
+    (KV slots or token budget left; below 0 ends the loop). `verify(batch)` decodes
+    batch = [next token, *draft] after the cached tokens and returns the model's argmax
+    after each of its positions; `rollback(n)` drops the last n cached tokens (the
+    rejected drafts). `stats` (DecodeStats) counts drafted and accepted tokens.
+    The output equals plain greedy decoding: a draft token stands only while it is the
+    model's own argmax at its position.
+    """
+    next_token = first
+    while True:
+        yield next_token
+        history.append(next_token)
+        space = room()
+        if space < 0:
+            return
+        draft = ngram_draft(history, k=min(k, space))
+        targets = verify([next_token, *draft])  # targets[i]: the model's token after batch[i]
+        accepted = accept_greedy(draft, targets)
+        if draft:
+            stats.drafted += len(draft)
+            stats.accepted += accepted
+            if accepted < len(draft):
+                rollback(len(draft) - accepted)
+        for token in draft[:accepted]:
+            yield token
+            history.append(token)
+        next_token = targets[accepted]  # the bonus token, decoded in the next batch
 
 
 def greedy(logits):

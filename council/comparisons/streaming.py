@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from inference import Timings
+
 
 @dataclass(frozen=True)
 class Chunk:
@@ -60,24 +62,14 @@ class DeltaBuffer:
         return chunk
 
 
-@dataclass
-class LiveFigures:
+class LiveFigures(Timings):
     """Figures shown under a column while it streams; the engine's Metrics replace them at the end."""
 
-    started: float = field(default_factory=time.monotonic)
-    first_token: float | None = None
-    tokens: int = 0
+    KEYS = ("completion_tokens", "ttft_ms", "decode_tokens_per_s")
 
-    def token(self) -> None:
-        now = time.monotonic()
-        if self.first_token is None:
-            self.first_token = now
-        self.tokens += 1
+    def __init__(self) -> None:
+        super().__init__(clock=time.monotonic)
 
     def as_dict(self) -> dict:
-        ttft = None if self.first_token is None else round((self.first_token - self.started) * 1000, 1)
-        rate = None
-        if self.first_token is not None and self.tokens > 1:
-            elapsed = time.monotonic() - self.first_token
-            rate = round((self.tokens - 1) / elapsed, 1) if elapsed > 0 else None
-        return {"completion_tokens": self.tokens, "ttft_ms": ttft, "decode_tokens_per_s": rate}
+        figures = self.figures()
+        return {key: figures[key] for key in self.KEYS}

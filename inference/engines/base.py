@@ -1,15 +1,20 @@
-"""The engine protocol every backend implements."""
+"""The engine protocol every backend implements, and the toolkit every engine shares.
+
+Timings to metrics, the cancel registry, typed reads of a model's options
+(`ModelSpec.extra`) and the token-to-event loop of the local engines.
+"""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from dataclasses import dataclass, replace
-from typing import Callable, Iterator, Protocol, runtime_checkable
+from typing import Any, Callable, Iterable, Iterator, Protocol, runtime_checkable
 
 from inference.errors import EngineError
 from inference.text import StopMatcher, ThinkSplitter
-from inference.types import GenerationRequest, Metrics, StreamEvent
+from inference.types import GenerationRequest, Metrics, ModelSpec, StreamEvent
 
 
 @runtime_checkable
@@ -54,6 +59,133 @@ class Cancellations:
             self._ids.pop(request_id, None)
 
 
+class Timings:
+    """When a stream started, saw its first and its latest token, and how many: its speed figures.
+
+    Times come from `clock` (seconds); the figures are in milliseconds and tokens per
+    second, with decode speed taken from the first token to the last, so prefill is excluded.
+    """
+
+    def __init__(self, started: float | None = None, clock: Callable[[], float] = time.perf_counter) -> None:
+        self.clock = clock
+        self.started = clock() if started is None else started
+        self.first: float | None = None
+        self.last: float | None = None
+        self.tokens = 0
+
+    def token(self, count: int = 1) -> None:
+        """`count` more tokens arrived now."""
+        now = self.clock()
+        if self.first is None:
+            self.first = now
+        self.last = now
+        self.tokens += count
+
+    def figures(self, tokens: int | None = None) -> dict:
+        """completion_tokens, ttft_ms, decode_tokens_per_s, total_ms; `tokens` overrides the count."""
+        count = self.tokens if tokens is None else tokens
+        decode_s = self.last - self.first if self.first is not None and self.last is not None else 0.0
+        return {
+            "completion_tokens": count,
+            "ttft_ms": round((self.first - self.started) * 1000, 2) if self.first is not None else None,
+            "decode_tokens_per_s": round((count - 1) / decode_s, 2) if count and count > 1 and decode_s > 0 else None,
+            "total_ms": round((self.clock() - self.started) * 1000, 2),
+        }
+
+    def metrics(self, base: Metrics, tokens: int | None = None, **known: Any) -> Metrics:
+        """`base` (engine, quantization, ...) with these figures and the `known` ones filled in."""
+        return replace(base, **self.figures(tokens), **known)
+
+
+@dataclass(frozen=True)
+class Option:
+    """One per-model setting an engine reads from `ModelSpec.extra`."""
+
+    name: str
+    kind: type  # int | float | bool | str | dict (a JSON object)
+    default: Any
+    help: str
+
+
+class Options:
+    """The options one engine declares, and typed reads of them from a model's `extra`.
+
+    `extra` holds strings (the catalog's JSON values, non-strings encoded as JSON): a
+    value that does not parse as its option's kind is an EngineError naming the model.
+    """
+
+    def __init__(self, *declared: Option) -> None:
+        self.declared = {option.name: option for option in declared}
+
+    def __iter__(self) -> Iterator[Option]:
+        return iter(self.declared.values())
+
+    def read(self, spec: ModelSpec, name: str) -> Any:
+        """The value of option `name` for `spec`: parsed when set, its default otherwise."""
+        option = self.declared[name]
+        raw = dict(spec.extra).get(name)
+        if raw is None or raw == "":
+            return option.default
+        try:
+            return parse_option(option, raw)
+        except ValueError as exc:
+            raise EngineError(f"model {spec.slug}: option {name}={raw!r} {exc}") from None
+
+
+def extra_from_options(values: dict) -> tuple[tuple[str, str], ...]:
+    """A model's options (a JSON object) as `ModelSpec.extra`: strings as they are, other values as JSON."""
+    return tuple(
+        sorted((str(name), value if isinstance(value, str) else json.dumps(value)) for name, value in values.items())
+    )
+
+
+def option_errors(declared: Iterable[Option], values: dict) -> list[tuple[str, str]]:
+    """(option, message) for each of `values` that is not a declared option or does not parse as its kind."""
+    known = {option.name: option for option in declared}
+    errors = []
+    for name, raw in extra_from_options(values):
+        option = known.get(name)
+        if option is None:
+            names = ", ".join(known) or "none"
+            errors.append((name, f"{name} is not an option of this backend (its options: {names})."))
+            continue
+        try:
+            parse_option(option, raw)
+        except ValueError as exc:
+            errors.append((name, f"{name}={raw} {exc}."))
+    return errors
+
+
+def parse_option(option: Option, raw: str) -> Any:
+    """`raw` as `option.kind`; ValueError says what it should be."""
+    if option.kind is bool:
+        value = raw.strip().lower()
+        if value in ("1", "true", "yes"):
+            return True
+        if value in ("0", "false", "no"):
+            return False
+        raise ValueError("is not true or false")
+    if option.kind is int:
+        try:
+            return int(raw)
+        except ValueError:
+            raise ValueError("is not an integer") from None
+    if option.kind is float:
+        try:
+            return float(raw)
+        except ValueError:
+            raise ValueError("is not a number") from None
+    if option.kind is dict:
+        try:
+            value = json.loads(raw)
+        except ValueError as exc:
+            raise ValueError(f"is not JSON: {exc}") from None
+        if not isinstance(value, dict):
+            raise ValueError("must be a JSON object")
+        return value
+    return raw
+
+
 @dataclass
 class DecodeStats:
     """Speculation counters an engine's token loop updates while it runs."""
@@ -88,19 +220,12 @@ def stream_tokens(
     """
     stopper = StopMatcher(stop_strings)
     splitter = ThinkSplitter(in_reasoning, strip_start)
-    count = 0
-    first = last = None
+    timings = Timings(started)
 
     def metrics() -> Metrics:
-        now = time.perf_counter()
-        decode_s = (last - first) if (first is not None and last is not None) else 0.0
-        return replace(
+        return timings.metrics(
             base_metrics,
             prompt_tokens=prompt_tokens,
-            completion_tokens=count,
-            ttft_ms=round((first - started) * 1000, 2) if first is not None else None,
-            decode_tokens_per_s=round((count - 1) / decode_s, 2) if count > 1 and decode_s > 0 else None,
-            total_ms=round((now - started) * 1000, 2),
             draft_tokens=stats.drafted if stats else None,
             accepted_tokens=stats.accepted if stats else None,
         )
@@ -114,15 +239,11 @@ def stream_tokens(
             yield StreamEvent.cancelled(metrics())
             return
         for token in tokens:
-            now = time.perf_counter()
             if token in stop_token_ids:
                 break
-            count += 1
-            if first is None:
-                first = now
-            last = now
+            timings.token()
             yield from deltas(decode(token))
-            if stopper.stopped or count >= max_tokens:
+            if stopper.stopped or timings.tokens >= max_tokens:
                 break
             if is_cancelled():
                 yield StreamEvent.cancelled(metrics())

@@ -200,10 +200,9 @@ class LlamaCppEngine:
         )
 
     def _speculative_tokens(self, ids: Sequence[int], stats: DecodeStats) -> Iterator[int]:
-        """Greedy decoding with prompt-lookup drafts, verified in one batch per step.
+        """Greedy decoding with prompt-lookup drafts (`speculative.prompt_lookup`), verified in one batch per step.
 
-        Output equals plain greedy decoding: a drafted token is kept only while it is the
-        argmax of the model's logits at its position.
+        Drives llama-cpp-python's context below `Llama.generate`, which has no batch verify.
         """
         import numpy as np
 
@@ -213,7 +212,6 @@ class LlamaCppEngine:
         llm.reset()
         llm._ctx.kv_cache_seq_rm(-1, 0, -1)
         llm._requires_eval = True  # generate() must not reuse our logits as its own
-        history = list(ids)
 
         def decode(batch: list[int]) -> list[int]:
             """Decode `batch` after the cached tokens; the argmax after each of its positions."""
@@ -237,25 +235,18 @@ class LlamaCppEngine:
             llm.input_ids[n_past : n_past + len(chunk)] = chunk
             llm.n_tokens += len(chunk)
         row = np.ctypeslib.as_array(llm._ctx.get_logits_ith(-1), shape=(n_vocab,))
-        next_token = int(row.argmax())
-        while True:
-            yield next_token
-            history.append(next_token)
-            room = self.n_ctx - llm.n_tokens - 1  # KV slots left after next_token's
-            if room < 0:
-                return
-            draft = speculative.ngram_draft(history, k=min(k, room))
-            targets = decode([next_token, *draft])  # targets[i]: the model's token after batch[i]
-            accepted = speculative.accept_greedy(draft, targets)
-            if draft:
-                stats.drafted += len(draft)
-                stats.accepted += accepted
-            for token in draft[:accepted]:
-                yield token
-                history.append(token)
-            # Drop the KV entries of rejected drafts; the bonus token is decoded next step.
-            keep = llm.n_tokens - (len(draft) - accepted)
-            if keep < llm.n_tokens:
-                llm._ctx.kv_cache_seq_rm(-1, keep, -1)
-                llm.n_tokens = keep
-            next_token = targets[accepted]
+
+        def rollback(n: int) -> None:
+            """Drop the KV entries of the last `n` (rejected) tokens."""
+            llm.n_tokens -= n
+            llm._ctx.kv_cache_seq_rm(-1, llm.n_tokens, -1)
+
+        yield from speculative.prompt_lookup(
+            list(ids),
+            int(row.argmax()),
+            k=k,
+            room=lambda: self.n_ctx - llm.n_tokens - 1,  # KV slots left after the next token's
+            verify=decode,
+            rollback=rollback,
+            stats=stats,
+        )

@@ -13,13 +13,12 @@ import json
 import logging
 import socket
 import threading
-import time
-from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 import httpx
 
+from inference.engines.base import Cancellations, Option, Options, Timings
 from inference.errors import EngineError
 from inference.text import ThinkSplitter
 from inference.types import (
@@ -34,9 +33,14 @@ from inference.types import (
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CONNECT_TIMEOUT_S = 5.0
-DEFAULT_READ_TIMEOUT_S = 120.0  # longest silence between two chunks (a long prefill)
 DONE = object()  # what parse_sse_line returns for `data: [DONE]`
+
+OPTIONS = Options(
+    Option("connect_timeout", float, 5.0, "Seconds to wait for the server to accept a connection."),
+    Option("read_timeout", float, 120.0, "Longest silence between two chunks, in seconds (a long prefill)."),
+    Option("fast_options", dict, {}, "JSON object merged into every FAST request body, e.g. {\"top_k\": 20}."),
+    Option("thinking_options", dict, {}, "JSON object merged into every THINKING request body."),
+)
 
 
 def chat_completions_url(base_url: str) -> str:
@@ -56,23 +60,6 @@ def remote_model_for(spec: ModelSpec, mode: Mode) -> str:
     if mode is Mode.FAST:
         return spec.remote_model_fast or spec.remote_model_thinking or spec.slug
     return spec.remote_model_thinking or spec.remote_model_fast or spec.slug
-
-
-def _extra(spec: ModelSpec) -> dict[str, str]:
-    return dict(spec.extra)
-
-
-def _json_option(spec: ModelSpec, key: str) -> dict:
-    raw = _extra(spec).get(key)
-    if not raw:
-        return {}
-    try:
-        value = json.loads(raw)
-    except ValueError as exc:
-        raise EngineError(f"model {spec.slug}: extra option {key} is not JSON: {exc}") from exc
-    if not isinstance(value, dict):
-        raise EngineError(f"model {spec.slug}: extra option {key} must be a JSON object")
-    return value
 
 
 def chat_request_body(spec: ModelSpec, plan: EnginePlan, request: GenerationRequest) -> dict:
@@ -98,7 +85,7 @@ def chat_request_body(spec: ModelSpec, plan: EnginePlan, request: GenerationRequ
         body["seed"] = request.seed
     if spec.supports_reasoning:
         body["chat_template_kwargs"] = {"enable_thinking": plan.reasoning}
-    body.update(_json_option(spec, f"{plan.mode.value}_options"))
+    body.update(OPTIONS.read(spec, f"{plan.mode.value}_options"))
     return body
 
 
@@ -158,9 +145,56 @@ def spec_decode_counts(payload: Any) -> tuple[int | None, int | None]:
 
 
 @dataclass
-class _Active:
-    cancelled: threading.Event
-    response: httpx.Response | None = None
+class _Progress:
+    """What one stream has read so far: its timings, the server's usage and acceptance counts."""
+
+    timings: Timings = field(default_factory=Timings)
+    usage: dict = field(default_factory=dict)
+    drafted: int | None = None
+    accepted: int | None = None
+    finished: bool = False
+    # Servers that do not parse reasoning out leave `<think>` blocks in `content`.
+    splitter: ThinkSplitter = field(default_factory=ThinkSplitter)
+
+    def take(self, chunk: dict) -> Iterator[StreamEvent]:
+        """The deltas of one chunk; notes its usage, acceptance counts and finish."""
+        if isinstance(chunk.get("usage"), dict):
+            self.usage = chunk["usage"]
+        drafted, accepted = spec_decode_counts(chunk)
+        if drafted is not None:
+            self.drafted, self.accepted = drafted, accepted
+        for choice in chunk.get("choices") or ():
+            delta = choice.get("delta") or {}
+            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+            content = delta.get("content")
+            pieces = [(DeltaKind.REASONING, reasoning)] if isinstance(reasoning, str) else []
+            if isinstance(content, str):
+                pieces += self.splitter.feed(content)
+            if reasoning or content:
+                self.timings.token()  # a chunk stands for a token until usage says otherwise
+            for kind, text in pieces:
+                if text:
+                    yield StreamEvent.delta(text, kind)
+            if choice.get("finish_reason"):
+                self.finished = True  # some servers omit [DONE]; usage may still follow
+
+    def rest(self) -> Iterator[StreamEvent]:
+        """What the splitter still holds once the stream finished."""
+        for kind, text in self.splitter.flush():
+            yield StreamEvent.delta(text, kind)
+
+    def metrics(self, base: Metrics) -> Metrics:
+        completion = self.usage.get("completion_tokens")
+        if not isinstance(completion, int):
+            completion = self.timings.tokens or None
+        prompt = self.usage.get("prompt_tokens")
+        return self.timings.metrics(
+            base,
+            tokens=completion,
+            prompt_tokens=prompt if isinstance(prompt, int) else None,
+            draft_tokens=self.drafted,
+            accepted_tokens=self.accepted,
+        )
 
 
 class OpenAIEngine:
@@ -183,15 +217,8 @@ class OpenAIEngine:
         self.spec = spec
         self.plan = plan
         self.url = chat_completions_url(spec.source)
-        extra = _extra(spec)
-        self.connect_timeout = float(
-            connect_timeout
-            if connect_timeout is not None
-            else extra.get("connect_timeout", DEFAULT_CONNECT_TIMEOUT_S)
-        )
-        self.read_timeout = float(
-            read_timeout if read_timeout is not None else extra.get("read_timeout", DEFAULT_READ_TIMEOUT_S)
-        )
+        self.connect_timeout = connect_timeout if connect_timeout is not None else OPTIONS.read(spec, "connect_timeout")
+        self.read_timeout = read_timeout if read_timeout is not None else OPTIONS.read(spec, "read_timeout")
         headers = {"Accept": "text/event-stream"}
         if spec.api_key:
             headers["Authorization"] = f"Bearer {spec.api_key}"
@@ -206,9 +233,9 @@ class OpenAIEngine:
             transport=transport,
         )
         self._lock = threading.Lock()
-        self._active: dict[str, _Active] = {}
-        # Cancels that arrive before their stream starts; bounded so it cannot grow forever.
-        self._early_cancels: OrderedDict[str, None] = OrderedDict()
+        self._responses: dict[str, httpx.Response] = {}  # open streams, for cancel to wake
+        self._cancels = Cancellations()
+        self._base = Metrics(engine="openai", quantization=plan.quantization, speculation=plan.speculation)
 
     def describe(self) -> dict:
         return {
@@ -225,171 +252,94 @@ class OpenAIEngine:
         self._client.close()
 
     def cancel(self, request_id: str) -> None:
+        self._cancels.cancel(request_id)
         with self._lock:
-            active = self._active.get(request_id)
-            if active is None:
-                self._early_cancels[request_id] = None
-                while len(self._early_cancels) > 1024:
-                    self._early_cancels.popitem(last=False)
-                return
-            active.cancelled.set()
-            response = active.response
+            response = self._responses.get(request_id)
         if response is not None:
             _shutdown_socket(response)
 
     def stream(self, request: GenerationRequest) -> Iterator[StreamEvent]:
-        active = _Active(threading.Event())
-        with self._lock:
-            if self._early_cancels.pop(request.request_id, "absent") is None:
-                active.cancelled.set()
-            self._active[request.request_id] = active
         try:
-            yield from self._stream(request, active)
+            yield from self._stream(request)
         finally:
             with self._lock:
-                self._active.pop(request.request_id, None)
+                self._responses.pop(request.request_id, None)
+            self._cancels.discard(request.request_id)
 
-    def _metrics(self, **figures: Any) -> Metrics:
-        return Metrics(
-            engine="openai",
-            quantization=self.plan.quantization,
-            speculation=self.plan.speculation,
-            **figures,
-        )
-
-    def _stream(self, request: GenerationRequest, active: _Active) -> Iterator[StreamEvent]:
-        if active.cancelled.is_set():
-            yield StreamEvent.cancelled(self._metrics())
+    def _stream(self, request: GenerationRequest) -> Iterator[StreamEvent]:
+        """Build the body, read the stream, then the one terminal event."""
+        if self._cancels.is_cancelled(request.request_id):
+            yield StreamEvent.cancelled(self._base)
             return
         try:
             body = chat_request_body(self.spec, self.plan, request)
         except EngineError as exc:
             yield StreamEvent.failed(str(exc))
             return
-
-        t0 = time.perf_counter()
-        t_first: float | None = None
-        t_last: float | None = None
-        n_chunks = 0
-        usage: dict = {}
-        drafted = accepted = None
-        finished = False
-        # Servers that do not parse reasoning out leave `<think>` blocks in `content`.
-        splitter = ThinkSplitter()
-
-        def figures() -> dict:
-            end = time.perf_counter()
-            completion = usage.get("completion_tokens")
-            if not isinstance(completion, int):
-                completion = n_chunks if n_chunks else None
-            decode = None
-            if completion and completion > 1 and t_first is not None and t_last and t_last > t_first:
-                decode = (completion - 1) / (t_last - t_first)
-            prompt = usage.get("prompt_tokens")
-            return dict(
-                prompt_tokens=prompt if isinstance(prompt, int) else None,
-                completion_tokens=completion,
-                ttft_ms=(t_first - t0) * 1000 if t_first is not None else None,
-                decode_tokens_per_s=decode,
-                total_ms=(end - t0) * 1000,
-                draft_tokens=drafted,
-                accepted_tokens=accepted,
-            )
-
+        progress = _Progress()
         try:
-            with self._client.stream("POST", self.url, json=body) as response:
-                active.response = response
-                if active.cancelled.is_set():
-                    yield StreamEvent.cancelled(self._metrics(**figures()))
-                    return
-                if response.status_code >= 400:
-                    yield StreamEvent.failed(self._http_error(response))
-                    return
-                for line in response.iter_lines():
-                    if active.cancelled.is_set():
-                        break
-                    try:
-                        chunk = parse_sse_line(line)
-                    except ValueError:
-                        yield StreamEvent.failed(
-                            f"{self.url} sent a malformed stream chunk: {line[:200]!r}",
-                            self._metrics(**figures()),
-                        )
-                        return
-                    if chunk is None:
-                        continue
-                    if chunk is DONE:
-                        finished = True
-                        break
-                    message = error_message(chunk)
-                    if message is not None:
-                        yield StreamEvent.failed(
-                            f"{self.url} reported an error: {message}", self._metrics(**figures())
-                        )
-                        return
-                    if isinstance(chunk.get("usage"), dict):
-                        usage = chunk["usage"]
-                    d, a = spec_decode_counts(chunk)
-                    if d is not None:
-                        drafted, accepted = d, a
-                    for choice in chunk.get("choices") or ():
-                        delta = choice.get("delta") or {}
-                        reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-                        content = delta.get("content")
-                        pieces = [(DeltaKind.REASONING, reasoning)] if isinstance(reasoning, str) else []
-                        if isinstance(content, str):
-                            pieces += splitter.feed(content)
-                        if reasoning or content:
-                            now = time.perf_counter()
-                            t_first = now if t_first is None else t_first
-                            t_last = now
-                            n_chunks += 1
-                        for kind, text in pieces:
-                            if text:
-                                yield StreamEvent.delta(text, kind)
-                        if choice.get("finish_reason"):
-                            finished = True  # some servers omit [DONE]; usage may still follow
-        except httpx.ConnectTimeout:
-            yield StreamEvent.failed(
-                f"timed out after {self.connect_timeout:g}s connecting to {self.url}"
-            )
-            return
-        except httpx.ConnectError as exc:
-            yield StreamEvent.failed(f"cannot reach {self.url}: {exc}. Is the server running?")
-            return
-        except httpx.ReadTimeout:
-            if active.cancelled.is_set():
-                yield StreamEvent.cancelled(self._metrics(**figures()))
-            else:
-                yield StreamEvent.failed(
-                    f"{self.url} sent nothing for {self.read_timeout:g}s (read timeout)",
-                    self._metrics(**figures()),
-                )
-            return
-        except (httpx.HTTPError, OSError) as exc:
-            if active.cancelled.is_set():
-                yield StreamEvent.cancelled(self._metrics(**figures()))
-            else:
-                yield StreamEvent.failed(
-                    f"connection to {self.url} failed mid-stream: {exc or type(exc).__name__}",
-                    self._metrics(**figures()),
-                )
-            return
+            terminal = yield from self._read(request.request_id, body, progress)
         except Exception as exc:  # the protocol: never raise out of stream()
-            log.exception("openai stream %s failed", request.request_id)
-            yield StreamEvent.failed(f"unexpected error streaming from {self.url}: {exc}")
-            return
+            terminal = self._transport_failure(exc, request.request_id, progress)
+        if terminal is None:
+            terminal = self._ending(request.request_id, progress)
+            if terminal.type == "done":
+                yield from progress.rest()
+        yield terminal
 
-        if active.cancelled.is_set():
-            yield StreamEvent.cancelled(self._metrics(**figures()))
-        elif finished:
-            for kind, text in splitter.flush():
-                yield StreamEvent.delta(text, kind)
-            yield StreamEvent.done(self._metrics(**figures()))
-        else:
-            yield StreamEvent.failed(
-                f"{self.url} closed the stream before it finished", self._metrics(**figures())
-            )
+    def _read(self, request_id: str, body: dict, progress: _Progress) -> Iterator[StreamEvent]:
+        """Yield the deltas; return a terminal event when the stream ends early, else None."""
+        with self._client.stream("POST", self.url, json=body) as response:
+            with self._lock:
+                self._responses[request_id] = response
+            if self._cancels.is_cancelled(request_id):
+                return StreamEvent.cancelled(progress.metrics(self._base))
+            if response.status_code >= 400:
+                return StreamEvent.failed(self._http_error(response))
+            for line in response.iter_lines():
+                if self._cancels.is_cancelled(request_id):
+                    return None
+                try:
+                    chunk = parse_sse_line(line)
+                except ValueError:
+                    return StreamEvent.failed(
+                        f"{self.url} sent a malformed stream chunk: {line[:200]!r}", progress.metrics(self._base)
+                    )
+                if chunk is DONE:
+                    progress.finished = True
+                    return None
+                if chunk is None:
+                    continue
+                message = error_message(chunk)
+                if message is not None:
+                    return StreamEvent.failed(f"{self.url} reported an error: {message}", progress.metrics(self._base))
+                yield from progress.take(chunk)
+        return None
+
+    def _transport_failure(self, exc: Exception, request_id: str, progress: _Progress) -> StreamEvent:
+        """The terminal event for an exception out of the HTTP stream (a cancel shuts the socket)."""
+        if isinstance(exc, httpx.ConnectTimeout):
+            return StreamEvent.failed(f"timed out after {self.connect_timeout:g}s connecting to {self.url}")
+        if isinstance(exc, httpx.ConnectError):
+            return StreamEvent.failed(f"cannot reach {self.url}: {exc}. Is the server running?")
+        if isinstance(exc, (httpx.HTTPError, OSError)):
+            if self._cancels.is_cancelled(request_id):
+                return StreamEvent.cancelled(progress.metrics(self._base))
+            if isinstance(exc, httpx.ReadTimeout):
+                message = f"{self.url} sent nothing for {self.read_timeout:g}s (read timeout)"
+            else:
+                message = f"connection to {self.url} failed mid-stream: {exc or type(exc).__name__}"
+            return StreamEvent.failed(message, progress.metrics(self._base))
+        log.exception("openai stream %s failed", request_id)
+        return StreamEvent.failed(f"unexpected error streaming from {self.url}: {exc}")
+
+    def _ending(self, request_id: str, progress: _Progress) -> StreamEvent:
+        """The terminal event once the stream was read to its end (or a cancel stopped the reading)."""
+        if self._cancels.is_cancelled(request_id):
+            return StreamEvent.cancelled(progress.metrics(self._base))
+        if not progress.finished:
+            return StreamEvent.failed(f"{self.url} closed the stream before it finished", progress.metrics(self._base))
+        return StreamEvent.done(progress.metrics(self._base))
 
     def _http_error(self, response: httpx.Response) -> str:
         try:

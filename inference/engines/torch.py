@@ -224,40 +224,31 @@ class TorchEngine:
     def speculative_tokens(self, ids: list[int], stats: DecodeStats, max_tokens: int) -> Iterator[int]:
         """Greedy decoding with prompt-lookup drafts, verified in one forward per step.
 
-        Output equals plain greedy decoding (`speculative.verify_greedy`); rejected drafts
+        Output equals plain greedy decoding (`speculative.prompt_lookup`); rejected drafts
         are cropped from the KV cache (a static cache just rewinds its length).
         """
         torch = self.torch
         k = max(1, self.plan.num_speculative_tokens)
+        history = list(ids)
+
+        def verify(batch: list[int]) -> list[int]:
+            logits = self._forward(torch.tensor([batch], device=self.device), cache, last_only=False)  # [1+K, V]
+            return speculative.greedy(logits).tolist()  # [1+K]
+
         with torch.inference_mode():
             cache = self._new_cache(len(ids) + max_tokens + k)
             if hasattr(cache, "activate_past_recording"):
                 cache.activate_past_recording()  # sliding-window layers can then roll back
-            logits = self._forward(torch.tensor([ids], device=self.device), cache, last_only=True)
-            next_token = int(logits.argmax(dim=-1).item())
-            history = list(ids)
-            emitted = 0
-            while True:
-                yield next_token
-                history.append(next_token)
-                emitted += 1
-                room = min(self.n_ctx - len(history), max_tokens - emitted)
-                if room <= 0:
-                    return
-                draft = speculative.ngram_draft(history, k=min(k, room))
-                batch = torch.tensor([[next_token, *draft]], device=self.device)  # [1, 1+K]
-                logits = self._forward(batch, cache, last_only=False)  # [1+K, V]
-                accepted, bonus = speculative.verify_greedy(draft, logits)
-                if draft:
-                    stats.drafted += len(draft)
-                    stats.accepted += accepted
-                    if accepted < len(draft):
-                        cache.crop(-(len(draft) - accepted))
-                for token in draft[:accepted]:
-                    yield token
-                    history.append(token)
-                    emitted += 1
-                next_token = bonus
+            logits = self._forward(torch.tensor([ids], device=self.device), cache, last_only=True)  # [1, V]
+            yield from speculative.prompt_lookup(
+                history,
+                int(logits.argmax(dim=-1).item()),
+                k=k,
+                room=lambda: min(self.n_ctx - len(history), len(ids) + max_tokens - len(history)),
+                verify=verify,
+                rollback=lambda n: cache.crop(-n),
+                stats=stats,
+            )
 
     def _quantize(self, method: str | None) -> str | None:
         """torchao weight-only quantization on CUDA; returns what was applied (None: nothing)."""

@@ -18,13 +18,12 @@ import asyncio
 import concurrent.futures
 import dataclasses
 import importlib.util
-import json
 import logging
 import queue
 import threading
-import time
 from typing import Any, Iterator
 
+from inference.engines.base import Cancellations, Option, Options, Timings
 from inference.errors import EngineError
 from inference.text import ThinkSplitter, opens_reasoning
 from inference.types import (
@@ -50,10 +49,17 @@ VLLM_QUANTIZATIONS = frozenset(
 _QUANTIZATION_ALIASES = {"int4-awq": "awq", "int4-gptq": "gptq", "w8a8-fp8": "fp8"}
 _VLLM_DTYPES = frozenset({"auto", "bfloat16", "float16", "float32", "half", "float"})
 
-DEFAULT_GPU_MEMORY_UTILIZATION = 0.45  # FAST and THINKING of one model share a GPU
-DEFAULT_PROMPT_LOOKUP_MIN = 2
-DEFAULT_PROMPT_LOOKUP_MAX = 4
-DEFAULT_REQUEST_TIMEOUT_S = 600.0  # longest wait for the next output before giving up
+OPTIONS = Options(
+    Option("gpu_memory_utilization", float, 0.45,
+           "Share of the GPU's memory this engine may take; the default lets a model's FAST and THINKING share one GPU."),
+    Option("prompt_lookup_min", int, 2, "N-gram speculation: the shortest n-gram matched against the prompt."),
+    Option("prompt_lookup_max", int, 4, "N-gram speculation: the longest n-gram matched against the prompt."),
+    Option("seed", int, None, "vLLM's engine seed."),
+    Option("trust_remote_code", bool, False, "Run the model repository's own Python code (true/false)."),
+    Option("request_timeout", float, 600.0, "Seconds without output before a request is abandoned."),
+    Option("vllm_args", dict, {},
+           "JSON object of further AsyncEngineArgs, merged last, e.g. {\"tensor_parallel_size\": 2, \"enforce_eager\": true}."),
+)
 _POLL_S = 0.05  # how often a waiting stream looks at its cancel flag
 
 
@@ -63,30 +69,6 @@ def vllm_available() -> bool:
         return importlib.util.find_spec("vllm") is not None
     except (ImportError, ValueError):
         return False
-
-
-def _extra(spec: ModelSpec) -> dict[str, str]:
-    return dict(spec.extra)
-
-
-def _int_option(spec: ModelSpec, key: str, default: int) -> int:
-    raw = _extra(spec).get(key)
-    if raw is None or raw == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError as exc:
-        raise EngineError(f"model {spec.slug}: extra option {key}={raw!r} is not an integer") from exc
-
-
-def _float_option(spec: ModelSpec, key: str, default: float) -> float:
-    raw = _extra(spec).get(key)
-    if raw is None or raw == "":
-        return default
-    try:
-        return float(raw)
-    except ValueError as exc:
-        raise EngineError(f"model {spec.slug}: extra option {key}={raw!r} is not a number") from exc
 
 
 def vllm_quantization(plan: EnginePlan) -> str | None:
@@ -117,8 +99,8 @@ def speculative_config(spec: ModelSpec, plan: EnginePlan) -> dict | None:
     if k < 1:
         raise EngineError(f"model {spec.slug}: num_speculative_tokens must be at least 1, got {k}")
     if method == "ngram":
-        lo = _int_option(spec, "prompt_lookup_min", DEFAULT_PROMPT_LOOKUP_MIN)
-        hi = _int_option(spec, "prompt_lookup_max", DEFAULT_PROMPT_LOOKUP_MAX)
+        lo = OPTIONS.read(spec, "prompt_lookup_min")
+        hi = OPTIONS.read(spec, "prompt_lookup_max")
         if not 1 <= lo <= hi:
             raise EngineError(
                 f"model {spec.slug}: need 1 <= prompt_lookup_min <= prompt_lookup_max, got {lo}, {hi}"
@@ -147,7 +129,7 @@ def speculative_config(spec: ModelSpec, plan: EnginePlan) -> dict | None:
 def engine_args(spec: ModelSpec, plan: EnginePlan) -> dict:
     """Keyword arguments of `AsyncEngineArgs` for (model, plan), as a plain dict.
 
-    `extra` may hold `gpu_memory_utilization`, `seed`, `trust_remote_code` ("1"/"true")
+    The model's options (OPTIONS) set `gpu_memory_utilization`, `seed`, `trust_remote_code`
     and `vllm_args`: a JSON object merged last (tensor_parallel_size, enforce_eager, ...).
     """
     if plan.engine != "vllm":
@@ -159,12 +141,10 @@ def engine_args(spec: ModelSpec, plan: EnginePlan) -> dict:
         "model": spec.source,
         "dtype": dtype,
         "max_model_len": spec.context_length,
-        "gpu_memory_utilization": _float_option(
-            spec, "gpu_memory_utilization", DEFAULT_GPU_MEMORY_UTILIZATION
-        ),
+        "gpu_memory_utilization": OPTIONS.read(spec, "gpu_memory_utilization"),
         "enable_prefix_caching": True,
         "disable_log_stats": False,  # per-request metrics ride on the stats path
-        "trust_remote_code": _extra(spec).get("trust_remote_code", "").lower() in ("1", "true", "yes"),
+        "trust_remote_code": OPTIONS.read(spec, "trust_remote_code"),
     }
     quantization = vllm_quantization(plan)
     if quantization:
@@ -175,17 +155,10 @@ def engine_args(spec: ModelSpec, plan: EnginePlan) -> dict:
         # Per-request acceptance counts (experimental upstream, newer vLLM only: the
         # engine drops keys its AsyncEngineArgs does not have).
         args["per_request_spec_decode_metrics"] = "summary"
-    if "seed" in _extra(spec):
-        args["seed"] = _int_option(spec, "seed", 0)
-    raw = _extra(spec).get("vllm_args")
-    if raw:
-        try:
-            overrides = json.loads(raw)
-        except ValueError as exc:
-            raise EngineError(f"model {spec.slug}: extra option vllm_args is not JSON: {exc}") from exc
-        if not isinstance(overrides, dict):
-            raise EngineError(f"model {spec.slug}: extra option vllm_args must be a JSON object")
-        args.update(overrides)
+    seed = OPTIONS.read(spec, "seed")
+    if seed is not None:
+        args["seed"] = seed
+    args.update(OPTIONS.read(spec, "vllm_args"))
     return args
 
 
@@ -284,6 +257,37 @@ def _filter_supported(cls: type, kwargs: dict) -> dict:
     return {k: v for k, v in kwargs.items() if k in names}
 
 
+@dataclasses.dataclass
+class _Progress:
+    """What one stream has received so far: its timings and acceptance counts."""
+
+    timings: Timings
+    prompt_tokens: int | None = None
+    drafted: int | None = None
+    accepted: int | None = None
+    splitter: ThinkSplitter = dataclasses.field(default_factory=ThinkSplitter)
+
+    def take(self, output: Any) -> Iterator[StreamEvent]:
+        """The deltas of one DELTA RequestOutput; counts its tokens and drafts."""
+        piece = output.outputs[0] if output.outputs else None
+        if piece is not None and piece.token_ids:
+            self.timings.token(len(piece.token_ids))
+        drafted, accepted = spec_decode_counts(output)
+        if drafted is not None:
+            self.drafted, self.accepted = drafted, accepted
+        for kind, text in self.splitter.feed(piece.text if piece is not None else ""):
+            yield StreamEvent.delta(text, kind)
+
+    def rest(self) -> Iterator[StreamEvent]:
+        for kind, text in self.splitter.flush():
+            yield StreamEvent.delta(text, kind)
+
+    def metrics(self, base: Metrics) -> Metrics:
+        return self.timings.metrics(
+            base, prompt_tokens=self.prompt_tokens, draft_tokens=self.drafted, accepted_tokens=self.accepted
+        )
+
+
 class VLLMEngine:
     """In-process vLLM AsyncLLM behind the Engine protocol. Construction loads the model."""
 
@@ -299,9 +303,10 @@ class VLLMEngine:
         self.spec = spec
         self.plan = plan
         self.args = engine_args(spec, plan)
+        self.request_timeout = OPTIONS.read(spec, "request_timeout")
         self._loop = _LoopThread.get()
         self._lock = threading.Lock()
-        self._cancelled: set[str] = set()  # ids of requests asked to stop; dropped when they end
+        self._cancels = Cancellations()
         self._futures: dict[str, concurrent.futures.Future] = {}
         if llm is not None:
             self._llm, self._tokenizer = llm, tokenizer
@@ -346,10 +351,8 @@ class VLLMEngine:
         self._llm.shutdown()
 
     def cancel(self, request_id: str) -> None:
+        self._cancels.cancel(request_id)
         with self._lock:
-            if len(self._cancelled) > 4096:  # cancels of requests that never came
-                self._cancelled.clear()
-            self._cancelled.add(request_id)
             future = self._futures.get(request_id)
         if future is not None:
             future.cancel()  # generate() sees CancelledError and aborts the request itself
@@ -367,14 +370,6 @@ class VLLMEngine:
         # The template already carries BOS and the like: no second set of special tokens.
         ids = self._tokenizer(text, add_special_tokens=False)["input_ids"]
         return list(ids), opens_reasoning(text)
-
-    def _metrics(self, **figures: Any) -> Metrics:
-        return Metrics(
-            engine="vllm",
-            quantization=self.args.get("quantization"),
-            speculation=self.plan.speculation if "speculative_config" in self.args else None,
-            **figures,
-        )
 
     @staticmethod
     def _sampling_params(params: dict) -> Any:
@@ -396,98 +391,84 @@ class VLLMEngine:
             out.put(("error", exc))
 
     def stream(self, request: GenerationRequest) -> Iterator[StreamEvent]:
+        """Prepare the prompt, submit it to the shared loop, follow its outputs, release it."""
         rid = request.request_id
-        t0 = time.perf_counter()
+        progress = _Progress(Timings())
         try:
             prompt_ids, in_think = self._render(request)
             params = sampling_params(self.spec, self.plan, request, len(prompt_ids))
-        except EngineError as exc:
-            yield StreamEvent.failed(str(exc))
-            return
         except Exception as exc:
-            yield StreamEvent.failed(f"could not build the prompt for {self.spec.slug}: {exc}")
+            self._cancels.discard(rid)
+            message = str(exc) if isinstance(exc, EngineError) else f"could not build the prompt for {self.spec.slug}: {exc}"
+            yield StreamEvent.failed(message)
             return
-
+        progress.prompt_tokens = len(prompt_ids)
+        progress.splitter = ThinkSplitter(in_reasoning=in_think)
         outputs: queue.Queue = queue.Queue()
-        with self._lock:
-            if rid in self._cancelled:
-                self._cancelled.discard(rid)
-                yield StreamEvent.cancelled(self._metrics(prompt_tokens=len(prompt_ids)))
-                return
-            future = self._loop.submit(self._generate(prompt_ids, params, rid, outputs))
-            self._futures[rid] = future
-
-        splitter = ThinkSplitter(in_reasoning=in_think)
-        completion = 0
-        t_first = t_last = None
-        drafted = accepted = None
-        timeout = _float_option(self.spec, "request_timeout", DEFAULT_REQUEST_TIMEOUT_S)
-        waited = 0.0
-        terminal: StreamEvent | None = None
-
-        def figures() -> dict:
-            decode = None
-            if completion > 1 and t_first is not None and t_last is not None and t_last > t_first:
-                decode = (completion - 1) / (t_last - t_first)
-            return dict(
-                prompt_tokens=len(prompt_ids),
-                completion_tokens=completion,
-                ttft_ms=(t_first - t0) * 1000 if t_first is not None else None,
-                decode_tokens_per_s=decode,
-                total_ms=(time.perf_counter() - t0) * 1000,
-                draft_tokens=drafted,
-                accepted_tokens=accepted,
-            )
-
+        future = self._submit(rid, prompt_ids, params, outputs)
+        if future is None:
+            yield StreamEvent.cancelled(progress.metrics(self._base()))
+            return
         try:
-            while terminal is None:
-                if rid in self._cancelled:
-                    terminal = StreamEvent.cancelled(self._metrics(**figures()))
-                    break
-                try:
-                    kind, item = outputs.get(timeout=_POLL_S)
-                except queue.Empty:
-                    waited += _POLL_S
-                    if waited >= timeout:
-                        terminal = StreamEvent.failed(
-                            f"vLLM produced nothing for {timeout:g}s; request abandoned",
-                            self._metrics(**figures()),
-                        )
-                    continue
-                waited = 0.0
-                if kind == "error":
-                    terminal = StreamEvent.failed(f"vLLM failed: {item}", self._metrics(**figures()))
-                elif kind == "end":
-                    for k, text in splitter.flush():
-                        yield StreamEvent.delta(text, k)
-                    terminal = (
-                        StreamEvent.cancelled(self._metrics(**figures()))
-                        if rid in self._cancelled
-                        else StreamEvent.done(self._metrics(**figures()))
-                    )
-                else:
-                    piece = item.outputs[0] if item.outputs else None
-                    if piece is not None and piece.token_ids:
-                        now = time.perf_counter()
-                        t_first = now if t_first is None else t_first
-                        t_last = now
-                        completion += len(piece.token_ids)
-                    d, a = spec_decode_counts(item)
-                    if d is not None:
-                        drafted, accepted = d, a
-                    for k, text in splitter.feed(piece.text if piece is not None else ""):
-                        yield StreamEvent.delta(text, k)
+            terminal = yield from self._follow(rid, outputs, progress)
         except Exception as exc:  # the protocol: never raise out of stream()
             log.exception("vllm stream %s failed", rid)
-            terminal = StreamEvent.failed(f"vLLM stream failed: {exc}", self._metrics(**figures()))
+            terminal = StreamEvent.failed(f"vLLM stream failed: {exc}", progress.metrics(self._base()))
         finally:
-            with self._lock:
-                self._futures.pop(rid, None)
-                self._cancelled.discard(rid)
-            if not future.done():  # cancelled, timed out, or the consumer walked away
-                future.cancel()
-                self._loop.submit(self._llm.abort(rid))
+            self._release(rid, future)
         yield terminal
+
+    def _base(self) -> Metrics:
+        return Metrics(
+            engine="vllm",
+            quantization=self.args.get("quantization"),
+            speculation=self.plan.speculation if "speculative_config" in self.args else None,
+        )
+
+    def _submit(self, rid: str, prompt_ids: list[int], params: dict, outputs: queue.Queue):
+        """Start generating on the shared loop; None when the request was cancelled before it started."""
+        with self._lock:
+            if self._cancels.is_cancelled(rid):
+                self._cancels.discard(rid)
+                return None
+            future = self._loop.submit(self._generate(prompt_ids, params, rid, outputs))
+            self._futures[rid] = future
+        return future
+
+    def _follow(self, rid: str, outputs: queue.Queue, progress: _Progress) -> Iterator[StreamEvent]:
+        """Yield the deltas as outputs arrive; return the terminal event."""
+        timeout = self.request_timeout
+        waited = 0.0
+        while True:
+            if self._cancels.is_cancelled(rid):
+                return StreamEvent.cancelled(progress.metrics(self._base()))
+            try:
+                kind, item = outputs.get(timeout=_POLL_S)
+            except queue.Empty:
+                waited += _POLL_S
+                if waited >= timeout:
+                    return StreamEvent.failed(
+                        f"vLLM produced nothing for {timeout:g}s; request abandoned", progress.metrics(self._base())
+                    )
+                continue
+            waited = 0.0
+            if kind == "error":
+                return StreamEvent.failed(f"vLLM failed: {item}", progress.metrics(self._base()))
+            if kind == "end":
+                yield from progress.rest()
+                if self._cancels.is_cancelled(rid):
+                    return StreamEvent.cancelled(progress.metrics(self._base()))
+                return StreamEvent.done(progress.metrics(self._base()))
+            yield from progress.take(item)
+
+    def _release(self, rid: str, future: concurrent.futures.Future) -> None:
+        """Forget the request; abort it in vLLM unless it ended (cancelled, timed out, or abandoned)."""
+        with self._lock:
+            self._futures.pop(rid, None)
+        self._cancels.discard(rid)
+        if not future.done():
+            future.cancel()
+            self._loop.submit(self._llm.abort(rid))
 
 
 def load(spec: ModelSpec, plan: EnginePlan) -> VLLMEngine:
