@@ -1,9 +1,12 @@
+import json
+
 from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html, format_html_join
 
 from council.catalog import measure
 from council.catalog.models import LanguageModel
+from inference import BACKENDS, engine_options
 
 
 class LanguageModelForm(forms.ModelForm):
@@ -38,6 +41,24 @@ class LanguageModelForm(forms.ModelForm):
         super()._post_clean()
 
 
+OPTION_KINDS = {int: "integer", float: "number", bool: "true / false", str: "text", dict: "JSON object"}
+
+
+def options_help() -> str:
+    """What each backend's engines read from a model's options, with kinds and defaults (docs/gpu.md)."""
+    sections = []
+    for backend in BACKENDS:
+        rows = format_html_join(
+            "", "<li><code>{}</code> ({}, default {}): {}</li>",
+            ((o.name, OPTION_KINDS[o.kind], json.dumps(o.default), o.help) for o in engine_options(backend)),
+        )
+        if rows:
+            sections.append(format_html("<p>{} backend:</p><ul>{}</ul>", backend, rows))
+    intro = format_html("A JSON object of per-model settings the engine reads, e.g. {}; checked against the backend.",
+                        '{"gpu_memory_utilization": 0.45}')
+    return format_html("{}{}", intro, format_html_join("", "{}", ((s,) for s in sections)))
+
+
 def _figure(value, unit="", digits=1):
     if value is None:
         return "—"
@@ -64,7 +85,7 @@ class LanguageModelAdmin(admin.ModelAdmin):
             "description": "A bundled model's slug, a local path, a hub id (org/name), or for the "
                            "openai backend the server's base URL.",
         }),
-        ("Backend", {"fields": ["backend", "queue"]}),
+        ("Backend", {"fields": ["backend", "queue", "options"]}),
         ("Limits", {"fields": ["context_length", "default_max_tokens", "max_tokens_limit"]}),
         ("Sampling defaults", {"fields": ["temperature", "top_p"]}),
         ("FAST mode", {"fields": ["quantization", "speculative_method", "draft_model",
@@ -78,6 +99,7 @@ class LanguageModelAdmin(admin.ModelAdmin):
         form.base_fields["supports_reasoning"].label = "Reasoning on (THINKING)"
         form.base_fields["thinking_max_tokens"].label = "Token budget (THINKING)"
         form.base_fields["fast_max_tokens"].label = "Token budget (FAST)"
+        form.base_fields["options"].help_text = options_help()
         return form
 
     def save_model(self, request, obj, form, change):

@@ -6,26 +6,28 @@ from django.db import models
 
 from council.catalog import validation
 
-from inference import ModelSpec
+from inference import BACKENDS, SPECULATIVE_METHODS, ModelSpec, extra_from_options
 
 
-class Backend(models.TextChoices):
-    AUTO = "auto", "Automatic (llama.cpp for FAST on CPU, torch otherwise)"
-    TORCH = "torch", "transformers / torch"
-    LLAMACPP = "llamacpp", "llama.cpp"
-    VLLM = "vllm", "vLLM (GPU)"
-    OPENAI = "openai", "OpenAI-compatible server"
+BACKEND_LABELS = {
+    "auto": "Automatic (llama.cpp for FAST on CPU, torch otherwise)",
+    "torch": "transformers / torch",
+    "llamacpp": "llama.cpp",
+    "vllm": "vLLM (GPU)",
+    "openai": "OpenAI-compatible server",
+}
+SPECULATION_LABELS = {
+    "auto": "Where it pays (plan decides)",
+    "none": "Off",
+    "ngram": "N-gram prompt lookup",
+    "draft": "Draft model",
+    "eagle": "EAGLE (vLLM)",
+}
 
 
-class SpeculativeMethod(models.TextChoices):
-    AUTO = "auto", "Where it pays (plan decides)"
-    NONE = "none", "Off"
-    NGRAM = "ngram", "N-gram prompt lookup"
-    DRAFT = "draft", "Draft model"
-    EAGLE = "eagle", "EAGLE (vLLM)"
-
-
-THINKING_DTYPES = ("float32", "bfloat16", "float16")
+def _choices(names, labels):
+    """The inference layer's vocabulary as field choices, labelled for the admin."""
+    return [(name, labels.get(name, name)) for name in names]
 
 
 class LanguageModel(models.Model):
@@ -35,7 +37,7 @@ class LanguageModel(models.Model):
     enabled = models.BooleanField(default=True)
     order = models.IntegerField(default=0)
 
-    backend = models.CharField(max_length=20, choices=Backend.choices, default=Backend.AUTO)
+    backend = models.CharField(max_length=20, choices=_choices(BACKENDS, BACKEND_LABELS), default="auto")
     source = models.CharField(
         max_length=500, help_text="Bundled slug, local path, hub id, or (openai backend) the server's base URL."
     )
@@ -55,7 +57,7 @@ class LanguageModel(models.Model):
 
     quantization = models.CharField(max_length=50, blank=True, help_text="FAST: blank = the plan's default.")
     speculative_method = models.CharField(
-        max_length=20, choices=SpeculativeMethod.choices, default=SpeculativeMethod.AUTO
+        max_length=20, choices=_choices(SPECULATIVE_METHODS, SPECULATION_LABELS), default="auto"
     )
     draft_model = models.CharField(max_length=500, blank=True)
     num_speculative_tokens = models.PositiveIntegerField(
@@ -100,69 +102,14 @@ class LanguageModel(models.Model):
         workers, a path or vLLM missing on this web host) is kept in `self.validation_notes`
         for the admin to show.
         """
-        self.validation_notes = []
+        if self.options is None:  # the admin's field left empty
+            self.options = {}
+        found = validation.problems(self)
+        self.validation_notes = [p.message for p in found if p.level != "error"]
         errors: dict[str, list[str]] = {}
-        here = validation.serves_models_here()
-
-        def add(field, message):
-            errors.setdefault(field, []).append(message)
-
-        def path_problem(field, message):
-            if here:
-                add(field, message)
-            else:
-                self.validation_notes.append(f"{message} (not on this host: the workers serving "
-                                             f"queue {self.queue!r} must have it)")
-
-        backend_error = validation.backend_error(self.backend)
-        if backend_error:
-            add("backend", backend_error)
-        elif self.backend == Backend.VLLM and validation.vllm_missing():
-            message = "vLLM is not installed in this environment; install it on the GPU workers (pip install vllm)"
-            if here:
-                add("backend", message + " or choose another backend.")
-            else:
-                self.validation_notes.append(f"{message}, serving queue {self.queue!r}.")
-
-        if self.backend == Backend.OPENAI:
-            url_error = validation.http_url_error(self.source)
-            if url_error:
-                add("source", url_error)
-        elif self.source and not validation.is_bundled(self.source):
-            missing = validation.missing_path(self.source)
-            if missing:
-                path_problem("source", f"No such file or directory: {missing}. Give an existing local path, "
-                             "a bundled model's slug, or a hub id like org/name.")
-        missing_gguf = validation.missing_path(self.gguf_file)
-        if missing_gguf:
-            path_problem("gguf_file", f"No such GGUF file: {missing_gguf}.")
-
-        if self.draft_model:
-            missing_draft = validation.missing_path(self.draft_model)
-            if missing_draft:
-                path_problem("draft_model", f"No such draft model directory: {missing_draft}.")
-            else:
-                draft_error, note = validation.draft_tokenizer_error(self.source, self.draft_model)
-                if draft_error:
-                    add("draft_model", draft_error)
-                if note:
-                    self.validation_notes.append(note)
-        elif self.speculative_method == SpeculativeMethod.DRAFT:
-            add("draft_model", "Speculative method 'draft model' needs a draft model.")
-
-        if self.thinking_dtype and self.thinking_dtype not in THINKING_DTYPES:
-            add("thinking_dtype", f"Use one of {', '.join(THINKING_DTYPES)}, or leave it blank.")
-
-        numbers = [
-            ("default_max_tokens", self.default_max_tokens, "max_tokens_limit", self.max_tokens_limit),
-            ("max_tokens_limit", self.max_tokens_limit, "context_length", self.context_length),
-            ("fast_max_tokens", self.fast_max_tokens, "max_tokens_limit", self.max_tokens_limit),
-            ("thinking_max_tokens", self.thinking_max_tokens, "max_tokens_limit", self.max_tokens_limit),
-        ]
-        for field, value, bound_field, bound in numbers:
-            if value is not None and bound is not None and value > bound:
-                label = self._meta.get_field(bound_field).verbose_name
-                add(field, f"{value} is more than the {label} ({bound}); lower it or raise the {label}.")
+        for problem in found:
+            if problem.level == "error":
+                errors.setdefault(problem.field, []).append(problem.message)
         if errors:
             raise ValidationError(errors)
 
@@ -192,4 +139,5 @@ class LanguageModel(models.Model):
             api_key=self.api_key,
             remote_model_fast=self.remote_model_fast or None,
             remote_model_thinking=self.remote_model_thinking or None,
+            extra=extra_from_options(self.options if isinstance(self.options, dict) else {}),
         )

@@ -1,6 +1,9 @@
-"""Checks of one model's configuration, shared by LanguageModel.clean() and the system checks.
+"""The rules a model's configuration must follow: one list of problems for LanguageModel.clean() and the system checks.
 
-Each function returns a message a person can act on, or None when the value is fine.
+`problems(model)` gives each problem as (field, level, id, message): `error` blocks
+saving and is a system-check error, `warning` is a note in the admin and a system-check
+warning, `note` only shows in the admin. The helpers below return a message a person
+can act on, or None when the value is fine.
 """
 
 from __future__ import annotations
@@ -8,9 +11,96 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import urlparse
 
-from inference import BACKENDS, is_bundled, vllm_available
+from inference import BACKENDS, THINKING_DTYPES, is_bundled, known_quantization, option_errors, vllm_available
+
+
+PATH_IDS = ("council.E001", "council.W002")  # (where this process serves the models, elsewhere)
+VLLM_IDS = ("council.E003", "council.W003")
+
+
+class Problem(NamedTuple):
+    field: str
+    level: str  # error | warning | note
+    id: str  # the system check's id, e.g. council.E001
+    message: str
+
+
+def problems(model) -> list[Problem]:
+    """Everything that stops `model` (a LanguageModel) being served as configured, paths first."""
+    here = serves_models_here()
+    found: list[Problem] = []
+
+    def missing_here(field: str, ids: tuple[str, str], message: str) -> None:
+        """A path or package missing on this host: an error where this process serves the models."""
+        if here:
+            found.append(Problem(field, "error", ids[0], message))
+        else:
+            found.append(Problem(field, "warning", ids[1],
+                                 f"{message} (not on this host: the workers serving queue {model.queue!r} must have it)"))
+
+    if model.backend == "openai":
+        if http_url_error(model.source):
+            found.append(Problem("source", "error", "council.E004", http_url_error(model.source)))
+    elif model.source and not is_bundled(model.source) and missing_path(model.source):
+        missing_here("source", PATH_IDS, f"No such file or directory: {missing_path(model.source)}. Give an existing "
+                     "local path, a bundled model's slug, or a hub id like org/name.")
+    if missing_path(model.gguf_file):
+        missing_here("gguf_file", PATH_IDS, f"No such GGUF file: {missing_path(model.gguf_file)}.")
+    if model.draft_model and missing_path(model.draft_model):
+        missing_here("draft_model", PATH_IDS, f"No such draft model directory: {missing_path(model.draft_model)}.")
+    elif model.draft_model:
+        draft_error, note = draft_tokenizer_error(model.source, model.draft_model)
+        if draft_error:
+            found.append(Problem("draft_model", "error", "council.E005", draft_error))
+        if note:
+            found.append(Problem("draft_model", "note", "", note))
+    elif model.speculative_method == "draft":
+        found.append(Problem("draft_model", "error", "council.E006", "Speculative method 'draft model' needs a draft model."))
+
+    if backend_error(model.backend):
+        found.append(Problem("backend", "error", "council.E002", backend_error(model.backend)))
+    elif model.backend == "vllm" and vllm_missing():
+        missing_here("backend", VLLM_IDS, "vLLM is not installed in this environment; install it on the GPU workers "
+                     "(pip install vllm) or choose another backend.")
+
+    if model.quantization and not known_quantization(model.quantization):
+        found.append(Problem("quantization", "error", "council.E010", quantization_error(model.quantization)))
+    if model.thinking_dtype and model.thinking_dtype not in THINKING_DTYPES:
+        found.append(Problem("thinking_dtype", "error", "council.E007",
+                             f"Use one of {', '.join(THINKING_DTYPES)}, or leave it blank."))
+    for field, message in token_limit_errors(model):
+        found.append(Problem(field, "error", "council.E008", message))
+    if not isinstance(model.options, dict):
+        found.append(Problem("options", "error", "council.E009", "Options must be a JSON object of name: value."))
+    elif not backend_error(model.backend):
+        for name, message in option_errors(model.backend or "auto", model.options):
+            found.append(Problem("options", "error", "council.E009", message))
+    return found
+
+
+def token_limit_errors(model) -> list[tuple[str, str]]:
+    """Each token budget must fit inside the limit, and the limit inside the context."""
+    bounds = [
+        ("default_max_tokens", "max_tokens_limit"),
+        ("max_tokens_limit", "context_length"),
+        ("fast_max_tokens", "max_tokens_limit"),
+        ("thinking_max_tokens", "max_tokens_limit"),
+    ]
+    errors = []
+    for field, bound_field in bounds:
+        value, bound = getattr(model, field), getattr(model, bound_field)
+        if value is not None and bound is not None and value > bound:
+            label = model._meta.get_field(bound_field).verbose_name
+            errors.append((field, f"{value} is more than the {label} ({bound}); lower it or raise the {label}."))
+    return errors
+
+
+def quantization_error(name: str) -> str:
+    return (f"Unknown quantization {name!r}: use int8wo, int8, fp8 or int4wo (torch on CUDA, fp8 on vLLM), "
+            "an awq / gptq checkpoint's method, none, or leave it blank for the plan's default.")
 
 
 def looks_like_path(value: str) -> bool:
