@@ -8,7 +8,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from council.lib.env import database_from_url, env_bool, env_int, env_list, env_str, secret_key
+from council.lib.env import database_from_url, env_bool, env_int, env_list, env_str, env_url_list, secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("COUNCIL_DATA_DIR", str(BASE_DIR / "data"))).resolve()
@@ -157,6 +157,8 @@ COUNCIL_MAX_MODELS = env_int("COUNCIL_MAX_MODELS", 8)
 COUNCIL_MAX_PROMPT_CHARS = env_int("COUNCIL_MAX_PROMPT_CHARS", 20_000)
 COUNCIL_MAX_ACTIVE_RESPONSES = env_int("COUNCIL_MAX_ACTIVE_RESPONSES", 16)
 COUNCIL_MAX_BACKGROUND_RESPONSES = env_int("COUNCIL_MAX_BACKGROUND_RESPONSES", 500)
+# Servers staff (not superusers) may point an openai-backend model at; empty: superusers only.
+COUNCIL_REMOTE_URL_ALLOWLIST = env_url_list("COUNCIL_REMOTE_URL_ALLOWLIST")
 COUNCIL_RATE_LIMIT_PER_MINUTE = env_int("COUNCIL_RATE_LIMIT_PER_MINUTE", 20)
 # Largest request body, in bytes: more is answered 413 before any view reads it.
 COUNCIL_MAX_BODY_BYTES = env_int("COUNCIL_MAX_BODY_BYTES", 2 * 1024 * 1024)

@@ -117,6 +117,9 @@ class StreamEvent:
     kind: DeltaKind = DeltaKind.ANSWER
     metrics: Metrics | None = None
     error: str | None = None
+    # What a remote server said about the error (its body, shortened): for staff and logs,
+    # never shown to the person who asked, since whoever runs the server writes it.
+    detail: str | None = None
 
     @property
     def terminal(self) -> bool:
@@ -131,8 +134,8 @@ class StreamEvent:
         return cls("done", metrics=metrics)
 
     @classmethod
-    def failed(cls, message: str, metrics: Metrics | None = None) -> StreamEvent:
-        return cls("error", error=message, metrics=metrics)
+    def failed(cls, message: str, metrics: Metrics | None = None, detail: str | None = None) -> StreamEvent:
+        return cls("error", error=message, metrics=metrics, detail=detail)
 
     @classmethod
     def cancelled(cls, metrics: Metrics | None = None) -> StreamEvent:

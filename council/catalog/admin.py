@@ -1,10 +1,11 @@
 import json
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.utils.html import format_html, format_html_join
 
-from council.catalog import measure
+from council.catalog import measure, validation
 from council.catalog.models import LanguageModel
 from inference import BACKENDS, engine_options
 
@@ -18,6 +19,7 @@ class LanguageModelForm(forms.ModelForm):
         help_text="Bearer key for an OpenAI-compatible server. Leave blank to keep the stored key.",
     )
     clear_api_key = forms.BooleanField(required=False, label="Remove the stored API key")
+    user = None  # the person saving; set per request by LanguageModelAdmin.get_form
 
     class Meta:
         model = LanguageModel
@@ -33,6 +35,17 @@ class LanguageModelForm(forms.ModelForm):
         if self.cleaned_data.get("clear_api_key"):
             return ""
         return self.cleaned_data.get("api_key") or self._stored_key
+
+    def clean(self):
+        """An openai model's server is chosen by a superuser, or by staff among the allowlisted ones."""
+        cleaned = super().clean()
+        backend, source = cleaned.get("backend"), cleaned.get("source")
+        endpoint_changed = not self.instance.pk or {"backend", "source"} & set(self.changed_data)
+        if backend == "openai" and source and endpoint_changed:
+            error = validation.remote_url_error(self.user, source, settings.COUNCIL_REMOTE_URL_ALLOWLIST)
+            if error:
+                self.add_error("source", error)
+        return cleaned
 
     def _post_clean(self):
         # clear_api_key is declared after api_key, so read it here where all fields are clean.
@@ -96,6 +109,7 @@ class LanguageModelAdmin(admin.ModelAdmin):
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
+        form = type(form.__name__, (form,), {"user": request.user})  # its clean() knows who saves
         form.base_fields["supports_reasoning"].label = "Reasoning on (THINKING)"
         form.base_fields["thinking_max_tokens"].label = "Token budget (THINKING)"
         form.base_fields["fast_max_tokens"].label = "Token budget (FAST)"
@@ -104,6 +118,9 @@ class LanguageModelAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
+        if getattr(obj, "api_key_dropped", False):
+            messages.warning(request, "The stored API key was removed because the source or backend changed; "
+                                      "enter the key again if this server needs one.")
         for note in getattr(obj, "validation_notes", []):
             messages.warning(request, note)
 
@@ -128,7 +145,8 @@ class LanguageModelAdmin(admin.ModelAdmin):
                     f"on {r.get('engine') or '?'} ({r.get('at', '')[:19]}): “{r.get('sample', '')}”"
                 )))
             else:
-                rows.append((mode.upper(), f"failed ({r.get('at', '')[:19]}): {r.get('error')}"))
+                said = f" Server said: {r['detail']}" if r.get("detail") else ""
+                rows.append((mode.upper(), f"failed ({r.get('at', '')[:19]}): {r.get('error')}{said}"))
         return format_html("<dl>{}</dl>", format_html_join("", "<dt>{}</dt><dd>{}</dd>", rows))
 
     @admin.display(description="Last benchmark")

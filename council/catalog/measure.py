@@ -54,7 +54,7 @@ def generate_once(spec, mode: Mode, max_tokens: int, prompt: str = TEST_PROMPT) 
         return {**result, "ok": False, "error": f"{type(exc).__name__}: {exc}"}
     if terminal is None or terminal.type != "done":
         error = (terminal.error if terminal is not None else None) or "The engine ended without a final event."
-        return {**result, "ok": False, "error": error}
+        return {**result, "ok": False, "error": error, "detail": terminal.detail if terminal is not None else None}
     metrics = terminal.metrics.as_dict() if terminal.metrics else {}
     return {
         **result,

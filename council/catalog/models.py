@@ -113,6 +113,26 @@ class LanguageModel(models.Model):
         if errors:
             raise ValidationError(errors)
 
+    # The API key belongs to the endpoint it was given for: a change of any of these drops it.
+    KEY_BOUND_TO = ("backend", "source")
+
+    def save(self, *args, **kwargs):
+        """Drops a stored API key when the endpoint changes and no new key comes with the change.
+
+        Otherwise whoever may change the source could send another admin's key to a server of
+        their choosing. `self.api_key_dropped` says it happened, for the admin's message.
+        """
+        self.api_key_dropped = False
+        if self.pk and self.api_key:
+            stored = LanguageModel.objects.filter(pk=self.pk).values("api_key", *self.KEY_BOUND_TO).first()
+            moved = stored and any(stored[f] != getattr(self, f) for f in self.KEY_BOUND_TO)
+            if moved and stored["api_key"] == self.api_key:
+                self.api_key = ""
+                self.api_key_dropped = True
+                if kwargs.get("update_fields") is not None:
+                    kwargs["update_fields"] = {*kwargs["update_fields"], "api_key"}
+        super().save(*args, **kwargs)
+
     def to_spec(self) -> ModelSpec:
         """The Django-free description the inference layer works from."""
         return ModelSpec(

@@ -125,8 +125,46 @@ def backend_error(backend: str) -> str | None:
 
 def http_url_error(url: str) -> str | None:
     parsed = urlparse((url or "").strip())
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
         return "The openai backend needs the server's base URL here, starting with http:// or https:// (e.g. http://vllm:8001/v1)."
+    if "?" in url or "#" in url or "@" in parsed.netloc:
+        # The engine appends /chat/completions: a query or fragment would swallow that path.
+        return "Give a base URL without a query (?), fragment (#) or user name (@); the key goes in the API key field."
+    return None
+
+
+def _origin_and_path(url: str) -> tuple[tuple[str, str, int | None], str]:
+    parsed = urlparse(url.strip())
+    scheme = parsed.scheme.lower()
+    try:
+        port = parsed.port or {"http": 80, "https": 443}.get(scheme)
+    except ValueError:
+        port = None
+    return (scheme, (parsed.hostname or "").lower(), port), parsed.path.rstrip("/")
+
+
+def url_allowed(url: str, allowlist) -> bool:
+    """True when `url` has the scheme, host and port of an allowlist entry, and its path under the entry's path."""
+    origin, path = _origin_and_path(url)
+    for entry in allowlist:
+        entry_origin, entry_path = _origin_and_path(entry)
+        if origin == entry_origin and (path == entry_path or path.startswith(entry_path + "/")):
+            return True
+    return False
+
+
+def remote_url_error(user, url: str, allowlist) -> str | None:
+    """Why `user` may not point an openai model at `url`, or None.
+
+    A superuser may point anywhere. Other staff only at an allowlisted server
+    (COUNCIL_REMOTE_URL_ALLOWLIST); with no allowlist, only superusers choose servers.
+    """
+    if user is not None and user.is_superuser:
+        return None
+    if not allowlist:
+        return "Only a superuser may point a model at a remote server (COUNCIL_REMOTE_URL_ALLOWLIST names servers staff may choose)."
+    if not url_allowed(url, allowlist):
+        return f"{url} is not one of the servers in COUNCIL_REMOTE_URL_ALLOWLIST: {', '.join(allowlist)}."
     return None
 
 

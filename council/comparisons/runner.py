@@ -149,6 +149,8 @@ class ResponseSink:
         status = _TERMINAL_STATUS[terminal.type]
         metrics = _metrics_dict(terminal.metrics, self.live, describe)
         error = terminal.error or ""
+        if terminal.detail:  # a remote server's own words: the log, never the column
+            log.warning("response %s failed: %s Server said: %s", self.response.id, error, terminal.detail)
         finished = Response.objects.filter(id=self.response.id, status=Status.RUNNING).update(
             status=status,
             metrics=metrics,

@@ -53,6 +53,16 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+def env_url_list(name: str) -> list[str]:
+    """A comma-separated list of http(s) URLs (scheme://host[:port][/path])."""
+    urls = env_list(name)
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.scheme not in {"http", "https"} or not parts.hostname or parts.query or parts.fragment:
+            raise ImproperlyConfigured(f"{name}: {url!r} is not an http(s)://host[:port][/path] URL")
+    return urls
+
+
 def database_from_url(url: str, password: str | None = None) -> dict:
     """A DATABASES entry from postgres://user:pass@host:port/name."""
     parts = urlsplit(url)

@@ -295,7 +295,8 @@ class OpenAIEngine:
             if self._cancels.is_cancelled(request_id):
                 return StreamEvent.cancelled(progress.metrics(self._base))
             if response.status_code >= 400:
-                return StreamEvent.failed(self._http_error(response))
+                message, detail = self._http_error(response)
+                return StreamEvent.failed(message, detail=detail)
             for line in response.iter_lines():
                 if self._cancels.is_cancelled(request_id):
                     return None
@@ -303,7 +304,7 @@ class OpenAIEngine:
                     chunk = parse_sse_line(line)
                 except ValueError:
                     return StreamEvent.failed(
-                        f"{self.url} sent a malformed stream chunk: {line[:200]!r}", progress.metrics(self._base)
+                        f"{self.url} sent a malformed stream chunk.", progress.metrics(self._base), detail=shorten(line)
                     )
                 if chunk is DONE:
                     progress.finished = True
@@ -312,7 +313,11 @@ class OpenAIEngine:
                     continue
                 message = error_message(chunk)
                 if message is not None:
-                    return StreamEvent.failed(f"{self.url} reported an error: {message}", progress.metrics(self._base))
+                    return StreamEvent.failed(
+                        f"{self.url} reported an error mid-stream.{STAFF_SEE_DETAIL}",
+                        progress.metrics(self._base),
+                        detail=shorten(message),
+                    )
                 yield from progress.take(chunk)
         return None
 
@@ -341,7 +346,8 @@ class OpenAIEngine:
             return StreamEvent.failed(f"{self.url} closed the stream before it finished", progress.metrics(self._base))
         return StreamEvent.done(progress.metrics(self._base))
 
-    def _http_error(self, response: httpx.Response) -> str:
+    def _http_error(self, response: httpx.Response) -> tuple[str, str | None]:
+        """(message, detail): the status for everyone; what the server said, shortened, as the detail."""
         try:
             raw = response.read()[:4096]
         except httpx.HTTPError:
@@ -351,8 +357,19 @@ class OpenAIEngine:
             message = error_message(json.loads(text))
         except ValueError:
             message = None
-        reason = message or text[:500] or response.reason_phrase
-        return f"{self.url} answered HTTP {response.status_code}: {reason}"
+        detail = shorten(message or text) or None
+        status = f"{response.status_code} {response.reason_phrase}".strip()
+        return f"{self.url} answered HTTP {status}.{STAFF_SEE_DETAIL if detail else ''}", detail
+
+
+DETAIL_CHARS = 300
+STAFF_SEE_DETAIL = " Its message is kept for staff (the worker's log, and the model's Test load in the admin)."
+
+
+def shorten(text: str, limit: int = DETAIL_CHARS) -> str:
+    """A remote server's text on one line, at most `limit` characters."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _shutdown_socket(response: httpx.Response) -> None:

@@ -317,7 +317,7 @@ SETTINGS_FROM_THE_DESIGN = {
 def _variables_read_by_the_code() -> set[str]:
     """Variables the Python code reads: env_str("X") and friends, os.environ.get("X")."""
     pattern = re.compile(
-        r"""(?:env_(?:str|bool|int|list)|os\.environ\.get|os\.getenv|environ\.get)\(\s*["']([A-Z][A-Z0-9_]+)["']"""
+        r"""(?:env_(?:str|bool|int|list|url_list)|os\.environ\.get|os\.getenv|environ\.get)\(\s*["']([A-Z][A-Z0-9_]+)["']"""
     )
     names = set()
     for package in ("council", "inference"):

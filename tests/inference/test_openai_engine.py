@@ -201,13 +201,14 @@ def test_it_streams_deltas_then_done_with_usage(served):
     assert m.total_ms >= m.ttft_ms
 
 
-def test_it_reports_the_servers_message_on_an_http_error(served):
+def test_it_keeps_the_servers_message_on_an_http_error_as_the_detail_not_the_error(served):
     spec = remote_spec(served.base_url, remote_model_fast="no-such-model")
     engine = OpenAIEngine(spec, resolve(spec, Mode.FAST))
     deltas, end = collect(engine.stream(request()))
     assert deltas == []
     assert end.type == "error"
-    assert "404" in end.error and "no-such-model" in end.error and "does not exist" in end.error
+    assert "404" in end.error and "does not exist" not in end.error
+    assert "no-such-model" in end.detail and "does not exist" in end.detail
 
 
 def test_it_cancels_a_running_stream(served):
@@ -249,15 +250,17 @@ def test_it_reports_a_malformed_chunk():
     with loopback(scripted(parts)) as url:
         deltas, end = collect(engine_for(url).stream(request()))
     assert [d.text for d in deltas] == ["Hello"]
-    assert end.type == "error" and "malformed" in end.error
+    assert end.type == "error" and "malformed" in end.error and "not json" not in end.error
+    assert "{not json" in end.detail
 
 
-def test_it_turns_an_error_chunk_into_an_error_event_with_the_servers_message():
+def test_it_turns_an_error_chunk_into_an_error_event_with_the_servers_message_as_detail():
     error = {"error": {"message": "CUDA out of memory", "type": "InternalServerError", "code": 500}}
     parts = [SSE_HEAD, sse(chunk("Hi")), sse(error), sse("[DONE]")]
     with loopback(scripted(parts)) as url:
         deltas, end = collect(engine_for(url).stream(request()))
-    assert end.type == "error" and "CUDA out of memory" in end.error
+    assert end.type == "error" and "mid-stream" in end.error and "CUDA" not in end.error
+    assert end.detail == "CUDA out of memory"
 
 
 def test_it_reports_an_http_500_body():
@@ -265,7 +268,17 @@ def test_it_reports_an_http_500_body():
     head = f"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
     with loopback(scripted([head.encode() + body])) as url:
         deltas, end = collect(engine_for(url).stream(request()))
-    assert end.type == "error" and "503" in end.error and "model is loading" in end.error
+    assert end.type == "error" and "503 Service Unavailable" in end.error and "model is loading" not in end.error
+    assert end.detail == "model is loading"
+
+
+def test_a_long_error_body_is_shortened_to_one_line():
+    body = ("<html>\n" + "secret " * 200 + "</html>").encode()
+    head = f"HTTP/1.1 401 Unauthorized\r\nContent-Type: text/html\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    with loopback(scripted([head.encode() + body])) as url:
+        deltas, end = collect(engine_for(url).stream(request()))
+    assert "secret" not in end.error
+    assert len(end.detail) <= 300 and "\n" not in end.detail and end.detail.startswith("<html> secret")
 
 
 def test_it_splits_reasoning_fields_and_think_tags_and_reads_usage():
