@@ -63,6 +63,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "council.accounts.context_processors.signup",
             ],
         },
     },
@@ -150,6 +151,13 @@ SECURE_HSTS_SECONDS = 31536000 if SECURE else 0
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE and env_bool("COUNCIL_HSTS_INCLUDE_SUBDOMAINS", True)
 SECURE_HSTS_PRELOAD = SECURE and env_bool("COUNCIL_HSTS_PRELOAD", True)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if SECURE else None
+
+# Open sign-up (the first account becomes the administrator); closed by default on a secure deployment,
+# where `manage.py createsuperuser` makes the first administrator.
+COUNCIL_SIGNUP = env_bool("COUNCIL_SIGNUP", not SECURE)
+COUNCIL_LOGIN_FAILURES_PER_ACCOUNT = env_int("COUNCIL_LOGIN_FAILURES_PER_ACCOUNT", 5)
+COUNCIL_LOGIN_FAILURES_PER_ADDRESS = env_int("COUNCIL_LOGIN_FAILURES_PER_ADDRESS", 20)
+COUNCIL_LOGIN_LOCKOUT_SECONDS = env_int("COUNCIL_LOGIN_LOCKOUT_SECONDS", 900)
 
 COUNCIL_DEVICE = env_str("COUNCIL_DEVICE", "auto")
 COUNCIL_REGISTER_BUNDLED = env_bool("COUNCIL_REGISTER_BUNDLED", True)

@@ -1,25 +1,65 @@
-"""Sign up, and API tokens. Log in and out are Django's own views."""
+"""Log in (throttled), sign up (closable; the first account administers the install), and API tokens."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model, login
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.db import transaction
+from django.db import connection, transaction
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from council.accounts.forms import SignupForm, TokenForm
+from council.accounts.forms import LoginForm, SignupForm, TokenForm
 from council.accounts.models import ApiToken
+
+# Any fixed number: the Postgres advisory lock every sign-up takes while it decides "first account?".
+FIRST_ACCOUNT_LOCK = 0x436F756E63696C  # "Council"
+
+
+class LoginView(auth_views.LoginView):
+    """Django's log-in with the throttled form; a throttled attempt answers 429 with Retry-After."""
+
+    authentication_form = LoginForm
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        if form.retry_after:
+            response.status_code = 429
+            response["Retry-After"] = str(form.retry_after)
+        return response
+
+
+def _lock_sign_ups() -> None:
+    """Serialise sign-ups until this transaction ends, so only one can be the first account.
+
+    SQLite needs nothing: its IMMEDIATE transactions (settings) already write one at a time.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [FIRST_ACCOUNT_LOCK])
+
+
+def _no_account_yet() -> bool:
+    return not get_user_model().objects.exists()
+
+
+def create_account(form: SignupForm):
+    """The new user, and whether it is the install's first (and so its administrator)."""
+    with transaction.atomic():
+        _lock_sign_ups()
+        first = _no_account_yet()
+        user = form.save(commit=False)
+        user.is_staff = user.is_superuser = first
+        user.save()
+    return user, first
 
 
 def signup(request):
+    if not settings.COUNCIL_SIGNUP:
+        return render(request, "registration/signup_closed.html", status=403)
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        with transaction.atomic():
-            first = not get_user_model().objects.exists()
-            user = form.save(commit=False)
-            # The first account of a fresh install administers it.
-            user.is_staff = user.is_superuser = first
-            user.save()
+        user, first = create_account(form)
         login(request, user)
         if first:
             messages.info(request, "You are the first user, so you are this install's administrator.")
