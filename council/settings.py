@@ -38,6 +38,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "council.http.ApiJsonErrorsMiddleware",  # first, so it sees every answer of every layer below
     "django.middleware.security.SecurityMiddleware",
+    "council.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "council.http.RequestGuardMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -71,6 +71,8 @@ def test_alice_compares_two_models_stops_one_and_shares_the_result(server, brows
     context = browser.new_context(viewport={"width": 1280, "height": 720})
     page = context.new_page()
     page.set_default_timeout(WAIT_MS)
+    refused = []  # the Content-Security-Policy must refuse nothing the page itself needs
+    page.on("console", lambda message: refused.append(message.text) if "Content Security Policy" in message.text else None)
     log_in(page, server)
 
     ask(page, server, "Write one sentence about the sea.", 48)
@@ -122,3 +124,4 @@ def test_alice_compares_two_models_stops_one_and_shares_the_result(server, brows
         expect(latest.nth(i)).to_have_attribute("data-status", "done")
         expect(latest.nth(i).locator(".answer")).not_to_have_text("")
     context.close()
+    assert refused == []

@@ -1,6 +1,7 @@
 """Security properties across every route: ownership, CSRF, staff-only pages, hostile input."""
 
 import json
+import re
 
 import pytest
 from django.test import Client, override_settings
@@ -143,3 +144,26 @@ def test_hostile_bytes_and_headers_get_clear_4xx(bundled, body, auth):
                            HTTP_AUTHORIZATION=header)
     assert result.status_code in (400, 401, 403), result.status_code
     assert result["Content-Type"].startswith("application/json")
+
+
+INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)(?![^>]*type=\"application/json\")[^>]*>", re.I)
+INLINE_HANDLER = re.compile(r"<[^>]+\son[a-z]+\s*=", re.I)
+
+
+def test_every_page_has_a_content_security_policy_its_html_keeps(alices, alice, admin):
+    """script-src 'self' holds only if no page carries an inline script or event handler."""
+    comparison, response, _ = alices
+    pages = [(Client(), "/accounts/login/"), (client_for(alice), "/"), (client_for(alice), f"/c/{comparison.id}/"),
+             (client_for(alice), "/history/"), (client_for(alice), "/accounts/tokens/"), (client_for(admin), "/health/"),
+             (client_for(admin), "/admin/"), (client_for(admin), f"/admin/catalog/languagemodel/{response.model_id}/change/"),
+             (client_for(admin), "/admin/catalog/languagemodel/")]
+    for client, path in pages:
+        page = client.get(path, HTTP_HOST="localhost")
+        assert page.status_code == 200, path
+        policy = page["Content-Security-Policy"]
+        assert "script-src 'self';" in policy and "object-src 'none'" in policy and "frame-ancestors 'none'" in policy
+        assert "ws://localhost" in policy, "the page's WebSocket is allowed"
+        html = page.content.decode()
+        assert not INLINE_SCRIPT.search(html), (path, INLINE_SCRIPT.search(html).group(0))
+        assert not INLINE_HANDLER.search(html), (path, INLINE_HANDLER.search(html).group(0))
+
