@@ -10,12 +10,12 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs the apps loaded)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from council.arena.routing import websocket_urlpatterns as arena_websocket_urlpatterns  # noqa: E402
 from council.comparisons import events, sweeper  # noqa: E402
 from council.comparisons.routing import websocket_urlpatterns  # noqa: E402
+from council.origin import SameOriginValidator  # noqa: E402
 
 if settings.COUNCIL_SWEEPER:
     sweeper.start()
@@ -23,7 +23,7 @@ if settings.COUNCIL_SWEEPER:
 router = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
+        "websocket": SameOriginValidator(
             AuthMiddlewareStack(URLRouter(websocket_urlpatterns + arena_websocket_urlpatterns))
         ),
     }

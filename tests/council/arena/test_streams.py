@@ -25,7 +25,7 @@ SMOL, GEMMA = "smollm2-135m-instruct", "gemma-3-270m"
 def session_headers(user):
     client = Client()
     client.force_login(user)
-    return [(b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()), (b"origin", b"http://localhost")]
+    return [(b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()), (b"host", b"localhost"), (b"origin", b"http://localhost")]
 
 
 @pytest.fixture

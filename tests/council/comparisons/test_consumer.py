@@ -18,7 +18,7 @@ def session_headers(user):
     client = Client()
     client.force_login(user)
     cookie = client.cookies["sessionid"].value
-    return [(b"cookie", f"sessionid={cookie}".encode()), (b"origin", b"http://localhost")]
+    return [(b"cookie", f"sessionid={cookie}".encode()), (b"host", b"localhost"), (b"origin", b"http://localhost")]
 
 
 @pytest.fixture
@@ -84,8 +84,41 @@ async def test_an_anonymous_socket_is_refused(running):
     assert not connected
 
 
-async def test_a_socket_from_another_origin_is_refused(running, alice):
-    headers = [h for h in await sync_to_async(session_headers)(alice) if h[0] != b"origin"] + [(b"origin", b"http://evil.example")]
+async def connects_with(running, alice, replace: dict) -> bool:
+    """Whether alice's socket opens with some of its headers replaced (a value of None drops the header)."""
+    headers = [h for h in await sync_to_async(session_headers)(alice) if h[0] not in replace]
+    headers += [(name, value) for name, value in replace.items() if value is not None]
     communicator = WebsocketCommunicator(application, f"/ws/comparisons/{running.comparison_id}/", headers=headers)
     connected, _ = await communicator.connect(timeout=10)
-    assert not connected
+    if connected:
+        await communicator.disconnect()
+    return connected
+
+
+@pytest.mark.parametrize("origin", [
+    b"http://evil.example",
+    b"http://localhost:9999",  # the same host name on another port
+    b"https://localhost",  # the same host name over another scheme
+    b"http://localhost.evil.example",
+    None,
+])
+async def test_a_socket_from_another_origin_is_refused(running, alice, origin):
+    assert not await connects_with(running, alice, {b"origin": origin})
+
+
+async def test_the_origin_must_match_the_host_with_its_port(running, alice):
+    assert await connects_with(running, alice, {b"host": b"localhost:8000", b"origin": b"http://localhost:8000"})
+    assert not await connects_with(running, alice, {b"host": b"localhost:8000", b"origin": b"http://localhost"})
+    assert not await connects_with(running, alice, {b"host": b"evil.example", b"origin": b"http://evil.example"})
+
+
+async def test_behind_a_tls_proxy_the_origin_must_be_https(running, alice, settings):
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    proxied = {b"x-forwarded-proto": b"https"}
+    assert await connects_with(running, alice, {**proxied, b"origin": b"https://localhost"})
+    assert not await connects_with(running, alice, {**proxied, b"origin": b"http://localhost"})
+
+
+async def test_a_csrf_trusted_origin_is_accepted(running, alice, settings):
+    settings.CSRF_TRUSTED_ORIGINS = ["https://council.example"]
+    assert await connects_with(running, alice, {b"origin": b"https://council.example"})
