@@ -1,8 +1,14 @@
-"""A comparison as a downloadable file: JSON (the API's shape), Markdown or CSV."""
+"""A comparison as a downloadable file: JSON (the API's shape), Markdown or CSV.
+
+Exports are inert wherever they are opened: a CSV cell never starts a spreadsheet formula,
+and model output in the Markdown is fenced, so no renderer runs its HTML.
+"""
 
 import csv
+import html
 import io
 import json
+import re
 
 from council.comparisons.models import Comparison
 from council.comparisons.serializers import comparison_json
@@ -29,8 +35,8 @@ def to_csv(comparison: Comparison) -> str:
     for number, turn in enumerate(_conversation(comparison), start=1):
         data = comparison_json(turn)
         for r in data["responses"]:
-            writer.writerow([number, data["prompt"], r["model"], r["mode"], r["status"],
-                             *(_cell(r["metrics"][k]) for k in CSV_METRICS), r["text"]])
+            writer.writerow([_cell(v) for v in (number, data["prompt"], r["model"], r["mode"], r["status"],
+                                                *(r["metrics"][k] for k in CSV_METRICS), r["text"])])
     return out.getvalue()
 
 
@@ -39,8 +45,16 @@ def _conversation(comparison: Comparison) -> list[Comparison]:
     return [*comparison.ancestors(), comparison]
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _cell(value):
-    return "" if value is None else value
+    """A CSV cell a spreadsheet shows as text: a string that could start a formula gets a leading quote (OWASP)."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 def to_markdown(comparison: Comparison) -> str:
@@ -63,15 +77,24 @@ def _markdown_turn(data: dict, number: int | None) -> list[str]:
         if any(figures):
             lines += ["*" + " · ".join(f for f in figures if f) + "*", ""]
         if r["reasoning"]:
-            lines += ["<details><summary>Reasoning</summary>", "", r["reasoning"], "", "</details>", ""]
+            lines += ["<details><summary>Reasoning</summary>", "", _fence(r["reasoning"]), "", "</details>", ""]
         if r["error"]:
-            lines += [f"> Error: {r['error']}", ""]
-        lines += [r["text"], ""]
+            lines += [_quote(f"Error: {r['error']}"), ""]
+        if r["text"]:
+            lines += [_fence(r["text"]), ""]
     return lines
 
 
 def _quote(text: str) -> str:
-    return "\n".join("> " + line for line in text.splitlines()) or ">"
+    """A blockquote whose HTML shows as text."""
+    return "\n".join("> " + html.escape(line, quote=False) for line in text.splitlines()) or ">"
+
+
+def _fence(text: str) -> str:
+    """Model output as a fenced block: shown as written, never rendered, longer than any backtick run inside."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}markdown\n{text}\n{fence}"
 
 
 FORMATS = [("json", "JSON"), ("md", "Markdown"), ("csv", "CSV")]

