@@ -43,32 +43,51 @@ class Standing:
     rank: int | None  # None until the entrant has MIN_BATTLES_FOR_RANK counted battles
 
 
-def _categories(first, second, score):
-    """The distinct (first, second, score) outcomes with how often each occurred."""
-    rows = np.stack([np.asarray(first, float), np.asarray(second, float), np.asarray(score, float)], axis=1)
+def _outcomes(first, second, score):
+    """The distinct outcomes, each turned to its pair's order (lower index first), and how often each occurred.
+
+    Returns (low, high, score of `low`, count): a vote of 5 over 2 reads as (2, 5, 0.0).
+    """
+    first, second, score = np.asarray(first, int), np.asarray(second, int), np.asarray(score, float)
+    low, high = np.minimum(first, second), np.maximum(first, second)
+    rows = np.stack([low, high, np.where(first == low, score, 1 - score)], axis=1)
     kinds, counts = np.unique(rows, axis=0, return_counts=True)
     return kinds[:, 0].astype(int), kinds[:, 1].astype(int), kinds[:, 2], counts.astype(float)
 
 
-def _fit(n: int, first, second, score, weights, start=None) -> np.ndarray:
-    """Log-strengths (nats, mean 0) for each row of `weights`: [B, C] counts of the C outcomes → [B, n]."""
-    replicates, outcomes = weights.shape
-    incidence = np.zeros((outcomes, n))  # [C, n]: +1 for `first`, -1 for `second`
-    incidence[np.arange(outcomes), first] = 1
-    incidence[np.arange(outcomes), second] = -1
+def _by_pair(low, high, score, weights):
+    """Per pair of entrants: its indexes, and for each row of `weights` ([B, C] counts of the outcomes)
+    the votes [B, P] and `low`'s wins [B, P] (a tie is half a win). The likelihood depends on nothing else.
+
+    `_outcomes` sorts the outcomes, so those of one pair are adjacent: each pair sums one run.
+    """
+    starts = np.flatnonzero(np.r_[True, (low[1:] != low[:-1]) | (high[1:] != high[:-1])])
+    return low[starts], high[starts], np.add.reduceat(weights, starts, axis=1), np.add.reduceat(
+        weights * score, starts, axis=1)
+
+
+def _fit(n: int, low, high, votes, wins, start=None) -> np.ndarray:
+    """Log-strengths (nats, mean 0), one row per row of `votes` / `wins` ([B, P] per pair) → [B, n]."""
+    replicates, pairs = votes.shape
+    incidence = np.zeros((pairs, n))  # [P, n]: +1 for `low`, -1 for `high`
+    incidence[np.arange(pairs), low] = 1
+    incidence[np.arange(pairs), high] = -1
+    scale = votes.sum(axis=1, keepdims=True)  # [B, 1]: the mean loss per vote is better conditioned
+    votes, wins = votes / scale, wins / scale
+    ridge = RIDGE / scale  # [B, 1]
 
     def objective(flat):
         theta = flat.reshape(replicates, n)  # [B, n]
-        diff = theta @ incidence.T  # [B, C]: theta[first] - theta[second]
-        # -log P = softplus(-d) for a win of `first`, softplus(d) for a loss; a tie is half of each.
-        loss = weights * (score * np.logaddexp(0, -diff) + (1 - score) * np.logaddexp(0, diff))
-        slope = weights * (expit(diff) - score)  # d loss / d diff, [B, C]
-        grad = slope @ incidence + RIDGE * theta  # [B, n]
-        return loss.sum() + RIDGE / 2 * (theta**2).sum(), grad.ravel()
+        diff = theta @ incidence.T  # [B, P]: theta[low] - theta[high]
+        # -log P(low wins) = softplus(-d) = softplus(d) - d; -log P(high wins) = softplus(d); a tie is half of each.
+        loss = votes * np.logaddexp(0, diff) - wins * diff
+        slope = votes * expit(diff) - wins  # d loss / d diff, [B, P]
+        grad = slope @ incidence + ridge * theta  # [B, n]
+        return loss.sum() + (ridge / 2 * theta**2).sum(), grad.ravel()
 
     x0 = np.zeros(replicates * n) if start is None else np.tile(start, replicates)
     result = minimize(objective, x0, jac=True, method="L-BFGS-B",
-                      options={"maxiter": 5000, "gtol": 1e-9, "ftol": 1e-14})
+                      options={"maxiter": 5000, "gtol": 1e-10, "ftol": 1e-15})
     theta = result.x.reshape(replicates, n)
     return theta - theta.mean(axis=1, keepdims=True)  # the ridge already centres it; exact here
 
@@ -78,8 +97,8 @@ def to_elo(theta: np.ndarray) -> np.ndarray:
 
 
 def _log_strengths(n: int, first, second, score) -> np.ndarray:
-    i, j, s, counts = _categories(first, second, score)
-    return _fit(n, i, j, s, counts[None, :])[0]
+    low, high, s, counts = _outcomes(first, second, score)
+    return _fit(n, *_by_pair(low, high, s, counts[None, :]))[0]
 
 
 def fit_ratings(n: int, first, second, score) -> np.ndarray:
@@ -93,10 +112,10 @@ def bootstrap_ratings(n: int, first, second, score, resamples: int, rng: np.rand
 
     `start` (log-strengths, such as the full fit) only speeds the optimisation up.
     """
-    i, j, s, counts = _categories(first, second, score)
+    low, high, s, counts = _outcomes(first, second, score)
     total = int(counts.sum())
     weights = rng.multinomial(total, counts / total, size=resamples).astype(float)  # [B, C]
-    return to_elo(_fit(n, i, j, s, weights, start))
+    return to_elo(_fit(n, *_by_pair(low, high, s, weights), start=start))
 
 
 def standings(entrants: list, first, second, score, resamples: int = BOOTSTRAP_RESAMPLES,
