@@ -3,7 +3,8 @@
 The whole decision lives here so that the web side never branches on the engine:
 
 - THINKING: full precision (fp32 on CPU, bf16 on CUDA), no speculation, reasoning on
-  where the model supports it, the larger token budget. Engine `torch`.
+  where the model supports it, with a reasoning budget on top of the answer's. Engine `torch`.
+- Both modes have the same answer budget: FAST never shortens an answer.
 - FAST on a CPU host: llama.cpp on the model's GGUF file as it is (4/5/8-bit). Measured
   on 2 cores it decodes ~4x faster than torch fp32 at the same perplexity, while every
   torch CPU quantization tried either broke quality or ran slower (see docs/inference.md).
@@ -19,6 +20,8 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
+import re
+from dataclasses import dataclass
 
 from inference import gguf
 from inference.errors import EngineError
@@ -91,13 +94,64 @@ def resolve(spec: ModelSpec, mode: Mode, device: str | None = None) -> EnginePla
     return _plan(spec, mode, "torch", device, dtype, budget, quantization=quant, speculation=speculation)
 
 
-def token_budget(spec: ModelSpec, mode: Mode) -> int:
-    """The mode's ceiling on new tokens: short for FAST, four times longer for THINKING."""
-    if mode is Mode.FAST:
-        budget = spec.fast_max_tokens or spec.default_max_tokens
+def token_budget(spec: ModelSpec, mode: Mode | None = None) -> int:
+    """The answer budget: the same in both modes, so FAST never shortens an answer."""
+    return max(1, min(spec.default_max_tokens, spec.max_tokens_limit, spec.context_length))
+
+
+def reasoning_budget(spec: ModelSpec, mode: Mode) -> int:
+    """Reasoning tokens THINKING may spend before its answer, on top of the answer budget.
+
+    0 in FAST and for models without reasoning; by default three times the answer budget
+    (the old single THINKING budget was four), never past the context.
+    """
+    if Mode(mode) is not Mode.THINKING or not spec.supports_reasoning:
+        return 0
+    budget = spec.reasoning_max_tokens if spec.reasoning_max_tokens is not None else 3 * token_budget(spec)
+    return max(0, min(budget, spec.context_length - token_budget(spec)))
+
+
+@dataclass(frozen=True)
+class ThinkingWeights:
+    """What THINKING computes for a model, for the page: a short badge and a sentence."""
+
+    label: str
+    note: str
+    dequantized: bool  # THINKING de-quantizes a quantized file: no full-precision weights were given
+
+
+def thinking_weights(spec: ModelSpec) -> ThinkingWeights | None:
+    """Whether THINKING runs full-precision weights or a quantized file computed at full
+    precision (the bundled models, or a model given only as a GGUF); None for a remote server.
+
+    Reads no file: a bundled model names its format, a GGUF path is read by its name.
+    """
+    if (spec.backend or "auto").lower() == "openai":
+        return None
+    from inference import bundled
+
+    if spec.source in bundled.BUNDLED:
+        quant = bundled.BUNDLED[spec.source].quantization
+    elif spec.source.lower().endswith(".gguf"):
+        quant = gguf.quantization(spec.source).upper()
     else:
-        budget = spec.thinking_max_tokens or spec.default_max_tokens * 4
-    return max(1, min(budget, spec.max_tokens_limit, spec.context_length))
+        return ThinkingWeights(
+            label="full-precision weights",
+            note=(f"THINKING runs {spec.name or spec.slug}'s full-precision weights "
+                  f"({spec.thinking_dtype or 'fp32 on CPU, bf16 on GPU'}); FAST's quality is measured against them."),
+            dequantized=False,
+        )
+    bits = re.match(r"I?Q(\d)", quant)
+    size = f"{bits.group(1)}-bit" if bits else quant
+    dtype = spec.thinking_dtype or "fp32"
+    where = "" if spec.thinking_dtype else " (bf16 on a GPU)"
+    return ThinkingWeights(
+        label=f"{size} weights in {dtype}",
+        note=(f"{spec.name or spec.slug} ships only as a {size} GGUF file ({quant}): THINKING computes those "
+              f"{size} weights in {dtype}{where}, so FAST's quality is measured against the same {size} weights at full "
+              "compute precision, not against the original full-precision model."),
+        dequantized=True,
+    )
 
 
 def _speculation(spec: ModelSpec, default: str | None) -> str | None:
@@ -190,4 +244,5 @@ def _plan(
         draft_model=spec.draft_model if speculation == "draft" else None,
         reasoning=reasoning,
         max_tokens=budget,
+        reasoning_max_tokens=reasoning_budget(spec, mode) if reasoning else 0,
     )

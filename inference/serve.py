@@ -159,7 +159,7 @@ class ServeState:
         self.created = int(time.time())
         from inference.plan import token_budget
 
-        self.budget = token_budget(spec, mode)  # the engine caps every request at this
+        self.budget = token_budget(spec, mode)  # the engine caps every request's answer at this
 
     def limit(self, request: GenerationRequest) -> int:
         return min(request.max_tokens, self.budget)

@@ -41,7 +41,7 @@ class ModelSpec:
     gguf_file: str | None = None  # quantized weights for llama.cpp (FAST on CPU)
     chat_template: str | None = None  # jinja; None = the model's own
     context_length: int = 2048
-    default_max_tokens: int = 256
+    default_max_tokens: int = 256  # the answer budget: the same in FAST and THINKING
     max_tokens_limit: int = 4096
     temperature: float = 0.7
     top_p: float = 1.0
@@ -51,10 +51,9 @@ class ModelSpec:
     speculative_method: str = "auto"  # auto | none | ngram | draft | eagle
     draft_model: str | None = None
     num_speculative_tokens: int = 4
-    fast_max_tokens: int | None = None
     # THINKING
     thinking_dtype: str | None = None  # None = bf16 on CUDA, fp32 on CPU
-    thinking_max_tokens: int | None = None
+    reasoning_max_tokens: int | None = None  # reasoning tokens on top of the answer; None = 3 x the answer budget
     # remote (openai backend): per-mode remote model names; key never logged
     api_key: str = field(default="", repr=False)
     remote_model_fast: str | None = None
@@ -75,7 +74,13 @@ class EnginePlan:
     num_speculative_tokens: int
     draft_model: str | None
     reasoning: bool
-    max_tokens: int  # the mode's token budget (ceiling for a request)
+    max_tokens: int  # the answer budget, the same in both modes (ceiling for a request)
+    reasoning_max_tokens: int = 0  # THINKING with reasoning: tokens of reasoning on top of the answer
+
+    @property
+    def total_max_tokens(self) -> int:
+        """Reasoning and answer together: the budget of an engine that cannot count them apart."""
+        return self.max_tokens + self.reasoning_max_tokens
 
 
 @dataclass(frozen=True)
@@ -94,7 +99,8 @@ class Metrics:
     """Figures of one generation. Times in milliseconds, speeds in tokens per second."""
 
     prompt_tokens: int | None = None
-    completion_tokens: int | None = None
+    completion_tokens: int | None = None  # reasoning included
+    reasoning_tokens: int | None = None  # where the engine counts them apart
     ttft_ms: float | None = None
     decode_tokens_per_s: float | None = None  # prefill excluded
     total_ms: float | None = None

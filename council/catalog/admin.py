@@ -102,8 +102,8 @@ class LanguageModelAdmin(admin.ModelAdmin):
         ("Limits", {"fields": ["context_length", "default_max_tokens", "max_tokens_limit"]}),
         ("Sampling defaults", {"fields": ["temperature", "top_p"]}),
         ("FAST mode", {"fields": ["quantization", "speculative_method", "draft_model",
-                                  "num_speculative_tokens", "fast_max_tokens"]}),
-        ("THINKING mode", {"fields": ["thinking_dtype", "supports_reasoning", "thinking_max_tokens"]}),
+                                  "num_speculative_tokens", "quality_check"]}),
+        ("THINKING mode", {"fields": ["thinking_dtype", "supports_reasoning", "reasoning_max_tokens"]}),
         ("Measured", {"fields": ["test_load_figures", "benchmark_figures", "measured_at"]}),
     ]
 
@@ -111,8 +111,9 @@ class LanguageModelAdmin(admin.ModelAdmin):
         form = super().get_form(request, obj, change=change, **kwargs)
         form = type(form.__name__, (form,), {"user": request.user})  # its clean() knows who saves
         form.base_fields["supports_reasoning"].label = "Reasoning on (THINKING)"
-        form.base_fields["thinking_max_tokens"].label = "Token budget (THINKING)"
-        form.base_fields["fast_max_tokens"].label = "Token budget (FAST)"
+        form.base_fields["default_max_tokens"].label = "Answer budget (both modes)"
+        form.base_fields["reasoning_max_tokens"].label = "Reasoning budget (THINKING)"
+        form.base_fields["quality_check"].label = "Check every FAST answer against THINKING"
         form.base_fields["options"].help_text = options_help()
         return form
 

@@ -49,7 +49,10 @@ class LanguageModel(models.Model):
     chat_template = models.TextField(blank=True, help_text="Jinja chat template; blank = the model's own.")
 
     context_length = models.PositiveIntegerField(default=2048, validators=[MinValueValidator(16)])
-    default_max_tokens = models.PositiveIntegerField(default=256, validators=[MinValueValidator(1)])
+    default_max_tokens = models.PositiveIntegerField(
+        "answer budget", default=256, validators=[MinValueValidator(1)],
+        help_text="New tokens of an answer, the same in FAST and THINKING (a request may ask for fewer).",
+    )
     max_tokens_limit = models.PositiveIntegerField(default=2048, validators=[MinValueValidator(1)])
     temperature = models.FloatField(default=0.7, validators=[MinValueValidator(0.0), MaxValueValidator(2.0)])
     top_p = models.FloatField(default=1.0, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
@@ -63,9 +66,11 @@ class LanguageModel(models.Model):
     num_speculative_tokens = models.PositiveIntegerField(
         default=4, validators=[MinValueValidator(1), MaxValueValidator(16)]
     )
-    fast_max_tokens = models.PositiveIntegerField(null=True, blank=True)
     thinking_dtype = models.CharField(max_length=20, blank=True, help_text="THINKING: blank = bf16 on CUDA, fp32 on CPU.")
-    thinking_max_tokens = models.PositiveIntegerField(null=True, blank=True)
+    reasoning_max_tokens = models.PositiveIntegerField(
+        "reasoning budget", null=True, blank=True,
+        help_text="THINKING with reasoning on: reasoning tokens on top of the answer budget; blank = 3 × the answer budget.",
+    )
 
     options = models.JSONField(
         default=dict, blank=True,
@@ -153,9 +158,8 @@ class LanguageModel(models.Model):
             speculative_method=self.speculative_method,
             draft_model=self.draft_model or None,
             num_speculative_tokens=self.num_speculative_tokens,
-            fast_max_tokens=self.fast_max_tokens,
             thinking_dtype=self.thinking_dtype or None,
-            thinking_max_tokens=self.thinking_max_tokens,
+            reasoning_max_tokens=self.reasoning_max_tokens,
             api_key=self.api_key,
             remote_model_fast=self.remote_model_fast or None,
             remote_model_thinking=self.remote_model_thinking or None,

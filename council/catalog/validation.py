@@ -82,12 +82,11 @@ def problems(model) -> list[Problem]:
 
 
 def token_limit_errors(model) -> list[tuple[str, str]]:
-    """Each token budget must fit inside the limit, and the limit inside the context."""
+    """The answer budget must fit inside the limit, the limit inside the context, and the
+    reasoning budget beside the answer budget inside the context."""
     bounds = [
         ("default_max_tokens", "max_tokens_limit"),
         ("max_tokens_limit", "context_length"),
-        ("fast_max_tokens", "max_tokens_limit"),
-        ("thinking_max_tokens", "max_tokens_limit"),
     ]
     errors = []
     for field, bound_field in bounds:
@@ -95,6 +94,12 @@ def token_limit_errors(model) -> list[tuple[str, str]]:
         if value is not None and bound is not None and value > bound:
             label = model._meta.get_field(bound_field).verbose_name
             errors.append((field, f"{value} is more than the {label} ({bound}); lower it or raise the {label}."))
+    if model.reasoning_max_tokens and model.default_max_tokens and model.context_length:
+        room = model.context_length - model.default_max_tokens
+        if model.reasoning_max_tokens > room:
+            errors.append(("reasoning_max_tokens", f"{model.reasoning_max_tokens} reasoning tokens and the answer budget "
+                           f"({model.default_max_tokens}) do not fit the context length ({model.context_length}); "
+                           f"use at most {max(room, 0)}."))
     return errors
 
 

@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable, Iterator, Protocol, runtime_checkabl
 
 from inference.errors import EngineError
 from inference.text import StopMatcher, ThinkSplitter
-from inference.types import GenerationRequest, Metrics, ModelSpec, StreamEvent
+from inference.types import EnginePlan, GenerationRequest, Metrics, ModelSpec, StreamEvent
 
 
 @runtime_checkable
@@ -186,6 +186,13 @@ def parse_option(option: Option, raw: str) -> Any:
     return raw
 
 
+def budgets(request: GenerationRequest, plan: EnginePlan, room: int) -> tuple[int, int]:
+    """(answer tokens, reasoning tokens) for one request: the request's answer budget capped by
+    the plan's, the plan's reasoning budget, both within the `room` the context leaves."""
+    answer = max(1, min(request.max_tokens, plan.max_tokens, room))
+    return answer, max(0, min(plan.reasoning_max_tokens, room - answer))
+
+
 @dataclass
 class DecodeStats:
     """Speculation counters an engine's token loop updates while it runs."""
@@ -202,6 +209,7 @@ def stream_tokens(
     flush: Callable[[], str],
     prompt_tokens: int,
     max_tokens: int,
+    max_reasoning_tokens: int = 0,
     stop_token_ids: frozenset[int],
     stop_strings: tuple[str, ...] = (),
     in_reasoning: bool = False,
@@ -214,18 +222,22 @@ def stream_tokens(
     """Turn an engine's token ids into the event stream: deltas, then one terminal event.
 
     `decode` maps one token id to the text it completes (empty while a character is
-    incomplete), `flush` gives what is held back at the end. Stop strings cut the text,
+    incomplete), `flush` gives what is held back at the end. `max_tokens` is the answer's
+    budget; with `max_reasoning_tokens`, tokens inside `<think>` count against that budget
+    instead (without it, against the answer's, as every token does). Stop strings cut the text,
     `<think>` blocks become reasoning deltas, the cancel flag is read after every token,
     and nothing raises: a failure becomes an `error` event. Times are time.perf_counter().
     """
     stopper = StopMatcher(stop_strings)
     splitter = ThinkSplitter(in_reasoning, strip_start)
     timings = Timings(started)
+    reasoning_tokens = 0
 
     def metrics() -> Metrics:
         return timings.metrics(
             base_metrics,
             prompt_tokens=prompt_tokens,
+            reasoning_tokens=reasoning_tokens if max_reasoning_tokens else None,
             draft_tokens=stats.drafted if stats else None,
             accepted_tokens=stats.accepted if stats else None,
         )
@@ -242,8 +254,13 @@ def stream_tokens(
             if token in stop_token_ids:
                 break
             timings.token()
+            thinking = splitter.in_reasoning
             yield from deltas(decode(token))
-            if stopper.stopped or timings.tokens >= max_tokens:
+            if max_reasoning_tokens and (thinking or splitter.in_reasoning):
+                reasoning_tokens += 1
+            if stopper.stopped or timings.tokens - reasoning_tokens >= max_tokens or (
+                max_reasoning_tokens and reasoning_tokens >= max_reasoning_tokens
+            ):
                 break
             if is_cancelled():
                 yield StreamEvent.cancelled(metrics())

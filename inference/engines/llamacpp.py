@@ -16,7 +16,7 @@ import time
 from typing import Iterator, Sequence
 
 from inference import gguf, speculative
-from inference.engines.base import Cancellations, DecodeStats, stream_tokens
+from inference.engines.base import Cancellations, DecodeStats, budgets, stream_tokens
 from inference.errors import EngineError
 from inference.gguf import chat_format_of_file
 from inference.text import END_OF_TURN_TOKENS, Utf8Stream, opens_reasoning
@@ -62,6 +62,19 @@ def open_llama(path: str, *, n_ctx: int, logits_all: bool = False, seed: int | N
         raise EngineError(f"llama.cpp could not load {path}: {exc}") from exc
 
 
+def set_batch_outputs(batch, tokens: Sequence[int], *, n_past: int, outputs: Sequence[bool]) -> None:
+    """Fill a llama_cpp LlamaBatch with `tokens` at positions n_past.., one sequence, logits where
+    `outputs` says (llama-cpp-python's own set_batch offers only all or the last)."""
+    raw = batch.batch
+    raw.n_tokens = len(tokens)
+    for i, token in enumerate(tokens):
+        raw.token[i] = token
+        raw.pos[i] = n_past + i
+        raw.seq_id[i][0] = 0
+        raw.n_seq_id[i] = 1
+        raw.logits[i] = bool(outputs[i])
+
+
 class LlamaCppEngine:
     """One GGUF model in llama.cpp; one generation at a time (a lock around the context)."""
 
@@ -96,10 +109,10 @@ class LlamaCppEngine:
             )
             self._cancels.discard(request.request_id)
             return
-        max_tokens = max(1, min(request.max_tokens, self.plan.max_tokens, self.n_ctx - len(ids)))
+        max_tokens, max_reasoning = budgets(request, self.plan, self.n_ctx - len(ids))
         with self._lock:
             try:
-                yield from self._generate(request, ids, max_tokens, started, base, opens_reasoning(prompt))
+                yield from self._generate(request, ids, (max_tokens, max_reasoning), started, base, opens_reasoning(prompt))
             finally:
                 self._cancels.discard(request.request_id)
 
@@ -130,6 +143,44 @@ class LlamaCppEngine:
         if self.chat.needs_bos(prompt):
             ids = [self.llm.token_bos(), *ids]
         return ids
+
+    def tokenize_text(self, text: str) -> list[int]:
+        """Ids of plain text: no special tokens parsed, no BOS (an answer, for teacher forcing)."""
+        return self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+
+    def prefill_logits(self, ids: list[int], start: int):
+        """Logits predicting ids[start:], from one prefill over ids (teacher forcing, for quality checks).
+
+        Batches of n_batch tokens through llama_decode, asking for logits only at the positions
+        needed (llama_get_logits_ith); the context's KV cache then holds `ids`, recorded as such,
+        so the next generation reuses what it shares with them.
+
+        # ids: [T] -> logits: [T - start, V] float32 numpy
+        """
+        import numpy as np
+
+        if not 0 < start <= len(ids):
+            raise ValueError(f"start {start} must be within 1..{len(ids)}")
+        if len(ids) > self.n_ctx:
+            raise EngineError(f"{len(ids)} tokens do not fit the context of {self.n_ctx}.")
+        llm = self.llm
+        n_vocab = llm.n_vocab()
+        rows = []
+        with self._lock:
+            llm.reset()
+            llm._ctx.kv_cache_seq_rm(-1, 0, -1)
+            for lo in range(0, len(ids), llm.n_batch):
+                chunk = list(ids[lo : lo + llm.n_batch])
+                wanted = [start - 1 <= lo + i < len(ids) - 1 for i in range(len(chunk))]
+                set_batch_outputs(llm._batch, chunk, n_past=lo, outputs=wanted)
+                llm._ctx.decode(llm._batch)
+                llm.input_ids[lo : lo + len(chunk)] = chunk
+                llm.n_tokens = lo + len(chunk)
+                for i, want in enumerate(wanted):
+                    if want:
+                        rows.append(np.ctypeslib.as_array(llm._ctx.get_logits_ith(i), shape=(n_vocab,)).copy())
+            llm._requires_eval = True  # generate() must not take these logits as its own
+        return np.stack(rows).astype(np.float32, copy=False)
 
     def piece(self, token: int) -> bytes:
         """The bytes of one token (a byte-fallback token is part of a UTF-8 character)."""
@@ -163,7 +214,8 @@ class LlamaCppEngine:
     def _arch(self) -> str:
         return self.llm.metadata.get("general.architecture", "llama")
 
-    def _generate(self, request, ids, max_tokens, started, base, in_reasoning) -> Iterator[StreamEvent]:
+    def _generate(self, request, ids, limits, started, base, in_reasoning) -> Iterator[StreamEvent]:
+        max_tokens, max_reasoning = limits
         greedy = request.temperature <= 0
         stats = None
         if self.plan.speculation == "ngram" and greedy:
@@ -189,6 +241,7 @@ class LlamaCppEngine:
             flush=utf8.flush,
             prompt_tokens=len(ids),
             max_tokens=max_tokens,
+            max_reasoning_tokens=max_reasoning,
             stop_token_ids=self.stop_token_ids,
             stop_strings=tuple(request.stop) + self.chat.stop_strings,
             in_reasoning=in_reasoning,

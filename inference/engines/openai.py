@@ -73,7 +73,8 @@ def chat_request_body(spec: ModelSpec, plan: EnginePlan, request: GenerationRequ
     body: dict[str, Any] = {
         "model": remote_model_for(spec, plan.mode),
         "messages": [{"role": m.role, "content": m.content} for m in request.messages],
-        "max_tokens": max(1, min(request.max_tokens, plan.max_tokens)),
+        # A server counts reasoning and answer together: both budgets, in one.
+        "max_tokens": max(1, min(request.max_tokens, plan.max_tokens)) + plan.reasoning_max_tokens,
         "temperature": request.temperature,
         "top_p": request.top_p,
         "stream": True,

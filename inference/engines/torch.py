@@ -9,6 +9,7 @@ are guarded and have not run on this project's CPU-only CI (see scripts/gpu_chec
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Iterator
 
 from inference import gguf, speculative
-from inference.engines.base import Cancellations, DecodeStats, stream_tokens
+from inference.engines.base import Cancellations, DecodeStats, budgets, stream_tokens
 from inference.errors import EngineError
 from inference.text import END_OF_TURN_TOKENS, ChatFormat, IncrementalDetokenizer, chat_format_for, opens_reasoning
 from inference.types import EnginePlan, GenerationRequest, Metrics, ModelSpec, StreamEvent
@@ -115,7 +116,7 @@ class TorchEngine:
                 base,
             )
             return
-        max_tokens = max(1, min(request.max_tokens, self.plan.max_tokens, self.n_ctx - len(ids)))
+        max_tokens, max_reasoning = budgets(request, self.plan, self.n_ctx - len(ids))
         greedy = request.temperature <= 0
         stats = DecodeStats() if (self.plan.speculation == "ngram" and greedy) else None
         if stats is None:
@@ -123,9 +124,9 @@ class TorchEngine:
         with self._lock:
             try:
                 if stats is not None:
-                    tokens = self.speculative_tokens(ids, stats, max_tokens)
+                    tokens = self.speculative_tokens(ids, stats, max_tokens + max_reasoning)
                 else:
-                    tokens = self.tokens(ids, request, max_tokens)
+                    tokens = self.tokens(ids, request, max_tokens + max_reasoning)
                 detok = IncrementalDetokenizer(lambda t: self.tokenizer.decode(t, skip_special_tokens=True))
                 yield from stream_tokens(
                     request,
@@ -134,6 +135,7 @@ class TorchEngine:
                     flush=detok.flush,
                     prompt_tokens=len(ids),
                     max_tokens=max_tokens,
+                    max_reasoning_tokens=max_reasoning,
                     stop_token_ids=self.stop_token_ids,
                     stop_strings=tuple(request.stop) + self.chat.stop_strings,
                     in_reasoning=opens_reasoning(prompt),
@@ -173,6 +175,10 @@ class TorchEngine:
             ids = [self.tokenizer.convert_tokens_to_ids(self.chat.bos_token), *ids]
         return list(ids)
 
+    def tokenize_text(self, text: str) -> list[int]:
+        """Ids of plain text: no special tokens parsed or added (an answer, for teacher forcing)."""
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
     def _stop_ids(self) -> frozenset[int]:
         ids: set[int] = set()
         eos = self.model.generation_config.eos_token_id if self.model.generation_config else None
@@ -192,6 +198,25 @@ class TorchEngine:
         with self._lock, torch.inference_mode():
             x = torch.tensor([ids], device=self.device)
             return self.model(input_ids=x, use_cache=False).logits[0].float().cpu()
+
+    def prefill_logits(self, ids: list[int], start: int):
+        """Logits predicting ids[start:], from one pass over ids (teacher forcing, for quality checks).
+
+        Only the rows needed are computed past the last layer (`logits_to_keep`). Without the
+        engine's lock on an eager model: a forward pass with no cache changes no state, so a
+        quality check never waits for an answer decoding on this engine (a compiled model
+        keeps its lock: CUDA graphs replay shared buffers).
+
+        # ids: [T] -> logits: [T - start, V] float32 numpy
+        """
+        if not 0 < start <= len(ids):
+            raise ValueError(f"start {start} must be within 1..{len(ids)}")
+        torch = self.torch
+        lock = self._lock if self._compiled else contextlib.nullcontext()
+        with lock, torch.inference_mode():
+            x = torch.tensor([ids], device=self.device)  # [1, T]
+            logits = self.model(input_ids=x, use_cache=False, logits_to_keep=len(ids) - start + 1).logits[0]
+        return logits[:-1].float().cpu().numpy()  # the last row predicts past the end
 
     def _new_cache(self, total: int):
         from transformers import DynamicCache, StaticCache

@@ -175,7 +175,8 @@ def sampling_params(spec: ModelSpec, plan: EnginePlan, request: GenerationReques
             f"{spec.slug}'s context of {spec.context_length}; shorten it"
         )
     params: dict[str, Any] = {
-        "max_tokens": max(1, min(request.max_tokens, plan.max_tokens, room)),
+        # vLLM counts reasoning and answer together: both budgets, in one.
+        "max_tokens": max(1, min(min(request.max_tokens, plan.max_tokens) + plan.reasoning_max_tokens, room)),
         "temperature": request.temperature,
         "top_p": request.top_p,
         "skip_special_tokens": True,

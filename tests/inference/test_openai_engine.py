@@ -158,7 +158,7 @@ def test_it_maps_each_mode_to_its_remote_model_name():
 
 
 def test_it_builds_a_streaming_body_with_usage_and_the_modes_budget():
-    spec = remote_spec("http://h", supports_reasoning=True, fast_max_tokens=64,
+    spec = remote_spec("http://h", supports_reasoning=True, default_max_tokens=64, reasoning_max_tokens=100,
                        extra=(("thinking_options", '{"top_k": 20}'),))
     fast = chat_request_body(spec, resolve(spec, Mode.FAST), request(max_tokens=1000, stop=("\n\n",), seed=7))
     assert fast["stream"] is True and fast["stream_options"] == {"include_usage": True}
@@ -166,9 +166,10 @@ def test_it_builds_a_streaming_body_with_usage_and_the_modes_budget():
     assert fast["stop"] == ["\n\n"] and fast["seed"] == 7
     assert fast["chat_template_kwargs"] == {"enable_thinking": False}
     assert "top_k" not in fast
-    thinking = chat_request_body(spec, resolve(spec, Mode.THINKING), request())
+    thinking = chat_request_body(spec, resolve(spec, Mode.THINKING), request(max_tokens=1000))
     assert thinking["chat_template_kwargs"] == {"enable_thinking": True}
     assert thinking["top_k"] == 20
+    assert thinking["max_tokens"] == 64 + 100  # the same answer budget, plus reasoning
 
 
 def test_it_sends_no_template_switch_to_models_without_reasoning():

@@ -21,10 +21,11 @@ def test_on_cpu_fast_runs_llamacpp_on_the_gguf_without_speculation():
     assert p.max_tokens == SMOLLM.default_max_tokens
 
 
-def test_on_cpu_thinking_runs_torch_at_fp32_with_a_larger_budget():
+def test_on_cpu_thinking_runs_torch_at_fp32_with_the_same_answer_budget():
     p = plans.resolve(SMOLLM, Mode.THINKING, "cpu")
     assert (p.engine, p.dtype, p.quantization, p.speculation) == ("torch", "float32", None, None)
-    assert p.max_tokens == 4 * SMOLLM.default_max_tokens
+    assert p.max_tokens == SMOLLM.default_max_tokens
+    assert p.reasoning_max_tokens == 0  # SmolLM2 does not reason
 
 
 def test_on_cuda_both_modes_run_torch_fast_quantized_and_speculative():
@@ -82,10 +83,21 @@ def test_it_rejects_an_unknown_backend_and_a_llamacpp_model_without_gguf():
 
 
 def test_the_budget_never_exceeds_the_limit_or_the_context():
-    spec = ModelSpec(slug="m", source="/m", default_max_tokens=512, max_tokens_limit=1000, context_length=4096)
+    spec = ModelSpec(slug="m", source="/m", default_max_tokens=5000, max_tokens_limit=1000, context_length=4096)
     assert plans.resolve(spec, Mode.THINKING, "cpu").max_tokens == 1000
-    small = ModelSpec(slug="m", source="/m", thinking_max_tokens=9000, context_length=2048)
+    small = ModelSpec(slug="m", source="/m", default_max_tokens=9000, context_length=2048)
     assert plans.resolve(small, Mode.THINKING, "cpu").max_tokens == 2048
+
+
+def test_both_modes_have_the_same_answer_budget_and_only_thinking_a_reasoning_budget():
+    spec = ModelSpec(slug="m", source="/m", default_max_tokens=300, supports_reasoning=True, context_length=4096)
+    fast, thinking = plans.resolve(spec, Mode.FAST, "cpu"), plans.resolve(spec, Mode.THINKING, "cpu")
+    assert fast.max_tokens == thinking.max_tokens == 300
+    assert (fast.reasoning_max_tokens, thinking.reasoning_max_tokens) == (0, 900)  # 3 x the answer by default
+    chosen = ModelSpec(slug="m", source="/m", default_max_tokens=300, supports_reasoning=True, reasoning_max_tokens=5000,
+                       context_length=2048)
+    assert plans.resolve(chosen, Mode.THINKING, "cpu").reasoning_max_tokens == 2048 - 300  # never past the context
+    assert thinking.total_max_tokens == 1200
 
 
 def test_device_detection_does_not_need_torch(monkeypatch):

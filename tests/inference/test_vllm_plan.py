@@ -143,7 +143,7 @@ def test_it_refuses_a_plan_for_another_engine():
 
 
 def test_sampling_params_cap_the_request_by_the_modes_budget_and_the_context():
-    spec = gpu_spec(fast_max_tokens=64, context_length=1000)
+    spec = gpu_spec(default_max_tokens=64, max_tokens_limit=64, context_length=1000)
     fast = plan(spec, Mode.FAST)
     params = sampling_params(spec, fast, request(max_tokens=500, temperature=0.3, top_p=0.9,
                                                  stop=("###",), seed=11), prompt_tokens=10)
@@ -253,7 +253,7 @@ def test_it_streams_delta_outputs_then_done_with_metrics():
     assert m.ttft_ms > 0 and m.decode_tokens_per_s > 0
     prompt, params = llm.prompts[0]
     assert prompt == {"prompt_token_ids": [0, 1, 2]}
-    assert params["max_tokens"] == 100
+    assert params["max_tokens"] == 100 + 3 * 256  # the answer asked for, plus THINKING's reasoning budget
 
 
 def test_fast_reports_the_acceptance_counts_and_its_speculation():

@@ -21,7 +21,9 @@ def form_data(model: LanguageModel, **changes) -> dict:
         "num_speculative_tokens", "thinking_dtype",
     ]
     data = {name: getattr(model, name) for name in fields}
-    data.update(fast_max_tokens=model.fast_max_tokens or "", thinking_max_tokens=model.thinking_max_tokens or "")
+    data.update(reasoning_max_tokens=model.reasoning_max_tokens or "")
+    if model.quality_check:
+        data["quality_check"] = "on"
     if model.enabled:
         data["enabled"] = "on"
     if model.supports_reasoning:

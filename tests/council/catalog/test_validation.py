@@ -102,10 +102,16 @@ def test_the_draft_method_needs_a_draft_model():
 
 
 def test_token_limits_must_nest_inside_the_context():
-    errors = errors_of(model(context_length=1024, max_tokens_limit=2048, default_max_tokens=4096, thinking_max_tokens=9999))
+    errors = errors_of(model(context_length=1024, max_tokens_limit=2048, default_max_tokens=4096, reasoning_max_tokens=9999))
     assert "more than the max tokens limit" in errors["default_max_tokens"][0]
     assert "more than the context length (1024)" in errors["max_tokens_limit"][0]
-    assert "thinking_max_tokens" in errors
+    assert "reasoning_max_tokens" in errors
+
+
+def test_the_reasoning_budget_must_leave_room_for_the_answer():
+    errors = errors_of(model(context_length=1024, max_tokens_limit=512, default_max_tokens=512, reasoning_max_tokens=600))
+    assert "use at most 512" in errors["reasoning_max_tokens"][0]
+    model(context_length=1024, max_tokens_limit=512, default_max_tokens=512, reasoning_max_tokens=512).clean()
 
 
 def test_it_rejects_an_unknown_thinking_dtype():
