@@ -11,6 +11,11 @@ from inference.engines.base import Engine, Option, Timings, extra_from_options
 from inference.engines.base import option_errors as _option_errors
 from inference.errors import EngineError
 from inference.plan import BACKENDS, QUANTIZATIONS, SPECULATIVE_METHODS, THINKING_DTYPES, detect_device, known_quantization, resolve, token_budget
+from inference.plan import ThinkingWeights, reasoning_budget, thinking_weights
+from inference.quality import Quality
+from inference.quality import can_measure as can_measure_quality
+from inference.quality import measure as measure_quality
+from inference.quality import not_measured as quality_not_measured
 from inference.registry import clear as clear_engines
 from inference.registry import engine_options, get_engine
 from inference.registry import install as install_engine
@@ -52,9 +57,12 @@ __all__ = [
     "Mode",
     "ModelSpec",
     "Option",
+    "Quality",
     "StreamEvent",
+    "ThinkingWeights",
     "Timings",
     "bench_model",
+    "can_measure_quality",
     "clear_engines",
     "detect_device",
     "engine_options",
@@ -64,8 +72,12 @@ __all__ = [
     "is_bundled",
     "known_quantization",
     "loaded_engines",
+    "measure_quality",
     "option_errors",
+    "quality_not_measured",
+    "reasoning_budget",
     "resolve",
+    "thinking_weights",
     "token_budget",
     "vllm_available",
 ]

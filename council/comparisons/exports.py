@@ -10,12 +10,14 @@ import io
 import json
 import re
 
+from council.comparisons import quality
 from council.comparisons.models import Comparison
 from council.comparisons.serializers import comparison_json
 
 CSV_METRICS = ("prompt_tokens", "completion_tokens", "ttft_ms", "decode_tokens_per_s", "total_ms",
                "engine", "quantization", "speculation")
-CSV_COLUMNS = ("turn", "prompt", "model", "mode", "status", *CSV_METRICS, "text")
+CSV_QUALITY = ("top1_agreement", "mean_kl", "mean_logprob", "first_divergence")  # FAST against THINKING
+CSV_COLUMNS = ("turn", "prompt", "model", "mode", "status", *CSV_METRICS, *CSV_QUALITY, "text")
 CONTENT_TYPES = {
     "json": "application/json",
     "md": "text/markdown; charset=utf-8",
@@ -36,7 +38,8 @@ def to_csv(comparison: Comparison) -> str:
         data = comparison_json(turn)
         for r in data["responses"]:
             writer.writerow([_cell(v) for v in (number, data["prompt"], r["model"], r["mode"], r["status"],
-                                                *(r["metrics"][k] for k in CSV_METRICS), r["text"])])
+                                                *(r["metrics"][k] for k in CSV_METRICS),
+                                                *((r["quality"] or {}).get(k) for k in CSV_QUALITY), r["text"])])
     return out.getvalue()
 
 
@@ -76,6 +79,8 @@ def _markdown_turn(data: dict, number: int | None) -> list[str]:
                    m["engine"]]
         if any(figures):
             lines += ["*" + " · ".join(f for f in figures if f) + "*", ""]
+        if r["quality"]:
+            lines += ["*" + quality.summary(r["quality"]) + "*", ""]
         if r["reasoning"]:
             lines += ["<details><summary>Reasoning</summary>", "", _fence(r["reasoning"]), "", "</details>", ""]
         if r["error"]:

@@ -78,7 +78,8 @@ def build_request(response: Response, plan) -> GenerationRequest:
     """The engine request; sets `response.truncated_turns` to the number of earlier turns left out."""
     comparison, model = response.comparison, response.model
     max_tokens = min(comparison.max_tokens or plan.max_tokens, model.max_tokens_limit)
-    messages, response.truncated_turns = conversation(response, model.context_length - max_tokens)
+    room = model.context_length - max_tokens - plan.reasoning_max_tokens
+    messages, response.truncated_turns = conversation(response, room)
     temperature = comparison.temperature if comparison.temperature is not None else model.temperature
     return GenerationRequest(
         request_id=str(response.id),
@@ -231,7 +232,12 @@ def _run_claimed(response: Response) -> str | None:
         log.exception("response %s failed", response.id)
         terminal = StreamEvent.failed(f"The model failed: {exc.__class__.__name__}: {exc}")
     try:
-        return sink.finish(terminal, describe)
+        status = sink.finish(terminal, describe)
     finally:
         cancellation.forget(response.id)
         publisher.close()
+    if status == Status.DONE and response.mode == Mode.FAST:
+        from council.comparisons import quality
+
+        quality.queue_check(response)  # behind every waiting answer, on this model's queue
+    return status

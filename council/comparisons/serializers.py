@@ -21,6 +21,7 @@ def response_json(response: Response, full: bool = True, seq: bool = False) -> d
             metrics=metrics_json(response),
             previous=str(response.previous_id) if response.previous_id else None,
             truncated_turns=response.truncated_turns,
+            quality=response.quality,
         )
     if seq:
         data["seq"] = response.seq

@@ -19,6 +19,8 @@ def test_a_fresh_data_dir_serves_a_streaming_comparison_with_no_services(tmp_pat
     token = subprocess.run(
         [*manage, "shell", "-c",
          "from django.contrib.auth.models import User; from council.accounts.models import ApiToken;"
+         # The quality check would convert both models for THINKING here; tests/council/comparisons/test_quality_check.py covers it.
+         "from council.catalog.models import LanguageModel; LanguageModel.objects.update(quality_check=False);"
          "print(ApiToken.issue(User.objects.create_user('newcomer', password='pw-123456'), 'cli')[1])"],
         cwd=ROOT, env=env, check=True, timeout=60, capture_output=True, text=True,
     ).stdout.split()[-1]

@@ -68,9 +68,11 @@ def test_it_reads_a_comparison_back_with_every_documented_field(alice_client, bu
     (response,) = body["responses"]
     assert set(response) == {
         "id", "model", "mode", "status", "text", "reasoning", "error", "metrics", "previous", "truncated_turns",
+        "quality",
     }
+    assert response["quality"] is None  # until the FAST answer has ended and been checked
     assert set(response["metrics"]) == {
-        "prompt_tokens", "completion_tokens", "ttft_ms", "decode_tokens_per_s", "total_ms",
+        "prompt_tokens", "completion_tokens", "reasoning_tokens", "ttft_ms", "decode_tokens_per_s", "total_ms",
         "draft_tokens", "accepted_tokens", "engine", "quantization", "speculation",
     }
 
