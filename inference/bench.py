@@ -1,6 +1,6 @@
 """FAST against THINKING: speed and quality, measured on this machine.
 
-    python -m inference bench [--json] [--models SLUG ...] [--max-tokens N] [--repeat N]
+    python -m inference bench [--json] [--models SLUG ...] [--max-tokens N] [--repeat N] [--answer-tokens N]
 
 For each model, greedy generations of the fixed prompts in inference/data/prompts.json
 under each configuration:
@@ -16,6 +16,11 @@ time to first token. Quality is measured under teacher forcing on the held-out t
 inference/data/heldout.txt: perplexity of each weight format, and how often FAST's top-1
 token equals THINKING's. Speculation does not change the text, so FAST+ngram shares
 FAST's quality figures.
+
+At the answer level, the questions in inference/data/questions.json (each with a regular
+expression its answer must match) are answered greedily in both modes: accuracy per
+mode, the share of FAST answers identical to THINKING's, and the top-1 agreement of
+FAST's answers under THINKING's weights (the check every FAST answer gets in the site).
 """
 
 from __future__ import annotations
@@ -50,11 +55,73 @@ class Row:
     ppl_increase_pct: float | None = None
     top1_agreement: float | None = None
     acceptance_rate: float | None = None
+    accuracy: float | None = None  # share of questions answered as expected
+    identical: float | None = None  # FAST: share of answers word for word THINKING's
+    answer_top1: float | None = None  # FAST: mean top-1 agreement of its answers under THINKING
     runs: list[dict] = field(default_factory=list)
 
 
 def prompts() -> list[dict]:
     return json.loads((DATA / "prompts.json").read_text())
+
+
+def questions() -> list[dict]:
+    return json.loads((DATA / "questions.json").read_text())
+
+
+def is_correct(answer: str, expect: str) -> bool:
+    """Whether an answer matches its question's expected regular expression (case-insensitive)."""
+    import re
+
+    return re.search(expect, answer, re.IGNORECASE) is not None
+
+
+def question_request(item: dict, max_tokens: int, completion: bool) -> GenerationRequest:
+    """A greedy request for one question; a base model gets a Question/Answer line to continue."""
+    if completion:
+        messages, stop = (Message("user", f"Question: {item['question']}\nAnswer:"),), ("\n",)
+    else:
+        messages, stop = (Message("user", item["question"]),), ()
+    return GenerationRequest(f"question-{item['id']}", messages, max_tokens=max_tokens, temperature=0.0, stop=stop)
+
+
+def answer_text(engine, request: GenerationRequest) -> str:
+    """The answer text of one generation (reasoning left out)."""
+    parts = []
+    for event in engine.stream(request):
+        if event.type == "delta" and event.kind.value == "answer":
+            parts.append(event.text)
+        elif event.terminal and event.type != "done":
+            raise RuntimeError(f"bench generation failed: {event.error}")
+    return "".join(parts)
+
+
+def answer_level(thinking, fast, max_tokens: int, completion: bool, log) -> dict:
+    """Accuracy per mode, identical answers, and FAST's answers scored under THINKING."""
+    from inference import quality
+
+    items = questions()
+    right = {"THINKING": 0, "FAST": 0}
+    identical = 0
+    top1 = []
+    for item in items:
+        req = question_request(item, max_tokens, completion)
+        answers = {"THINKING": answer_text(thinking, req), "FAST": answer_text(fast, req)}
+        for mode, text in answers.items():
+            right[mode] += is_correct(text, item["expect"])
+        identical += answers["FAST"].strip() == answers["THINKING"].strip()
+        scored = quality.measure(fast, thinking, req.messages, answers["FAST"])
+        if scored.tokens:
+            top1.append(scored.top1_agreement)
+        log(f"  {item['id']}: THINKING {answers['THINKING'].strip()[:40]!r} | FAST {answers['FAST'].strip()[:40]!r}")
+    n = len(items)
+    return {
+        "THINKING": round(right["THINKING"] / n, 3),
+        "FAST": round(right["FAST"] / n, 3),
+        "identical": round(identical / n, 3),
+        "answer_top1": round(statistics.mean(top1), 4) if top1 else None,
+        "questions": n,
+    }
 
 
 def heldout_text() -> str:
@@ -157,7 +224,7 @@ def summarize(row: Row) -> Row:
 COMPLETION_TEMPLATE = "{{ bos_token }}{{ messages[-1]['content'] }}"
 
 
-def bench_model(slug: str, max_tokens: int, repeat: int, log) -> list[Row]:
+def bench_model(slug: str, max_tokens: int, repeat: int, log, answer_tokens: int = 0) -> list[Row]:
     from dataclasses import replace
 
     from inference import bundled, gguf
@@ -165,7 +232,8 @@ def bench_model(slug: str, max_tokens: int, repeat: int, log) -> list[Row]:
     from inference.plan import resolve
 
     spec = bundled.get(slug).spec()
-    if gguf.chat_format_of_file(spec.gguf_file).stop_strings:
+    completion = bool(gguf.chat_format_of_file(spec.gguf_file).stop_strings)
+    if completion:
         spec = replace(spec, chat_template=COMPLETION_TEMPLATE)
         reqs = [
             GenerationRequest(f"bench-{p['id']}", (Message("user", p["continuation"]),), max_tokens=max_tokens)
@@ -212,6 +280,15 @@ def bench_model(slug: str, max_tokens: int, repeat: int, log) -> list[Row]:
     ppl_ref, ppl_q = perplexity(reference, ids), perplexity(quantized, ids)
     agreement = top1_agreement(reference, quantized)
 
+    log(f"[{slug}] answers: {len(questions())} questions, greedy, in both modes")
+    answers = answer_level(engines["THINKING"], fast, answer_tokens, completion, log) if answer_tokens else None
+    if answers:
+        rows["THINKING"].accuracy = answers["THINKING"]
+        for name in ("FAST", "FAST+ngram"):  # speculation is greedy-exact: the same answers
+            rows[name].accuracy = answers["FAST"]
+            rows[name].identical = answers["identical"]
+            rows[name].answer_top1 = answers["answer_top1"]
+
     out = list(rows.values())
     for row in out:
         summarize(row)
@@ -250,7 +327,8 @@ def verdicts(rows: list[Row]) -> list[str]:
 
 
 def table(rows: list[Row]) -> str:
-    header = ["model", "config", "engine", "weights", "decode tok/s", "ttft ms", "speedup", "ppl", "Δppl %", "top-1", "accept"]
+    header = ["model", "config", "engine", "weights", "decode tok/s", "ttft ms", "speedup", "ppl", "Δppl %", "top-1",
+              "accept", "accuracy", "identical", "answer top-1"]
 
     def fmt(v):
         return "—" if v is None else str(v)
@@ -258,7 +336,8 @@ def table(rows: list[Row]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in rows:
         values = [r.model, r.config, r.engine, r.weights, r.decode_tokens_per_s, r.ttft_ms, r.speedup,
-                  r.perplexity, r.ppl_increase_pct, r.top1_agreement, r.acceptance_rate]
+                  r.perplexity, r.ppl_increase_pct, r.top1_agreement, r.acceptance_rate, r.accuracy, r.identical,
+                  r.answer_top1]
         lines.append("| " + " | ".join(fmt(v) for v in values) + " |")
     return "\n".join(lines)
 
@@ -271,6 +350,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", nargs="+", default=list(bundled.BUNDLED), help="bundled model slugs")
     parser.add_argument("--max-tokens", type=int, default=200, help="new tokens per generation (default 200)")
     parser.add_argument("--repeat", type=int, default=2, help="passes over the prompt set (default 2)")
+    parser.add_argument("--answer-tokens", type=int, default=48,
+                        help="new tokens per question of the answer-level check (default 48; 0 skips it)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args(argv)
 
@@ -281,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()
     rows: list[Row] = []
     for slug in args.models:
-        rows += bench_model(slug, args.max_tokens, args.repeat, log)
+        rows += bench_model(slug, args.max_tokens, args.repeat, log, args.answer_tokens)
     if args.json:
         print(json.dumps({
             "machine": {"platform": platform.platform(), "threads": default_threads(), "load_before": load_before,

@@ -73,3 +73,61 @@ def test_the_bench_command_is_wired_into_python_dash_m_inference():
     )
     assert result.returncode == 0
     assert "--json" in result.stdout and "--max-tokens" in result.stdout and "--models" in result.stdout
+
+
+def test_the_question_set_has_an_expected_answer_for_every_question():
+    items = bench.questions()
+    assert len(items) >= 20 and len({q["id"] for q in items}) == len(items)
+    for item in items:
+        assert item["question"].endswith("?")
+    assert bench.is_correct("The capital of France is Paris.", bench.questions()[0]["expect"])
+    assert not bench.is_correct("It is Lyon.", bench.questions()[0]["expect"])
+
+
+def test_a_base_model_answers_on_a_question_and_answer_line():
+    item = bench.questions()[0]
+    chat, completion = bench.question_request(item, 16, False), bench.question_request(item, 16, True)
+    assert chat.messages[-1].content == item["question"] and chat.temperature == 0 and chat.stop == ()
+    assert completion.messages[-1].content == f"Question: {item['question']}\nAnswer:" and completion.stop == ("\n",)
+
+
+class Answers:
+    """An engine that answers from a table (the arithmetic of the answer-level table, without a model)."""
+
+    n_ctx = 512
+
+    def __init__(self, answers):
+        from inference.text import ChatFormat
+
+        self.answers = answers
+        self.chat = ChatFormat("{% for m in messages %}{{ m.content }}{% endfor %}")
+
+    def stream(self, request):
+        from inference.types import Metrics, StreamEvent
+
+        yield StreamEvent.delta(self.answers.get(request.messages[-1].content, "I do not know."))
+        yield StreamEvent.done(Metrics())
+
+    def tokenize_prompt(self, text):
+        return [ord(c) % 128 for c in text]
+
+    tokenize_text = tokenize_prompt
+
+    def prefill_logits(self, ids, start):
+        logits = np.zeros((len(ids) - start, 128), dtype=np.float32)
+        logits[np.arange(len(ids) - start), ids[start:]] = 5.0
+        return logits
+
+
+def test_the_answer_level_counts_accuracy_per_mode_and_identical_answers():
+    items = bench.questions()
+    first, second = items[0]["question"], items[1]["question"]
+    thinking = Answers({first: "Paris.", second: "Tokyo."})
+    fast = Answers({first: "Paris.", second: "Kyoto."})
+    result = bench.answer_level(thinking, fast, 16, False, log=lambda message: None)
+    n = len(items)
+    assert result["THINKING"] == round(2 / n, 3) and result["FAST"] == round(1 / n, 3)
+    assert result["identical"] == round((n - 1) / n, 3)  # every "I do not know." matches too
+    assert result["answer_top1"] == 1.0 and result["questions"] == n
+    row = bench.Row("m", "FAST", "llamacpp", "q4_1", accuracy=0.5, identical=0.9, answer_top1=0.97)
+    assert "| accuracy | identical | answer top-1 |" in bench.table([row]) and "| 0.5 | 0.9 | 0.97 |" in bench.table([row])
