@@ -85,9 +85,13 @@ def score(response: Response) -> dict:
 
 
 def record(response: Response, quality: dict) -> dict | None:
-    """Store a response's quality once and publish it as `response.quality`; None if already stored."""
-    if not Response.objects.filter(id=response.id, quality__isnull=True).update(quality=quality):
-        return None  # deleted, or measured by another delivery
+    """Store a response's quality once and publish it as `response.quality`; None if already stored.
+
+    Only onto the answer that was scored: a column regenerated meanwhile keeps its own.
+    """
+    if not Response.objects.filter(id=response.id, quality__isnull=True, status=Status.DONE,
+                                   text=response.text).update(quality=quality):
+        return None  # deleted, regenerated, or measured by another delivery
     publisher = Publisher(response.comparison_id)
     try:
         publisher.send({"type": "response.quality", "response_id": str(response.id), "quality": quality})

@@ -4,17 +4,26 @@ import asyncio
 import csv
 import io
 import re
+import subprocess
+import sys
+import threading
+import time
+
+import httpx
 
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.db import connection
 from django.test import Client
 
+from council.accounts.models import ApiToken
 from council.asgi import application
-from council.comparisons import exports, quality
+from council.comparisons import dispatch, exports, quality
+from council.lib.sse import read_events
 from council.comparisons.models import Comparison, Response, Status
 from council.lib.worddiff import word_diff
-from tests.conftest import requires_services
+from tests.conftest import ROOT, _stop, requires_services, service_env
 
 MEASURED = {"reference": "thinking", "top1_agreement": 0.9712, "mean_kl": 0.0213, "mean_logprob": -1.25,
             "first_divergence": 40, "tokens": 139}
@@ -91,6 +100,16 @@ def test_a_recorded_quality_is_stored_once_and_reaches_the_page_over_the_websock
     assert Response.objects.get(id=response.id).quality == MEASURED
 
 
+def test_a_regenerated_answer_drops_the_old_quality_and_a_late_score_of_the_old_text_is_not_stored(alice, smollm):
+    from council.comparisons import actions
+
+    old = finished(alice, smollm, quality=MEASURED)
+    actions.regenerate(old)
+    assert Response.objects.get(id=old.id).quality is None
+    Response.objects.filter(id=old.id).update(status=Status.DONE, text="A new answer.")
+    assert quality.record(old, MEASURED) is None  # `old` still holds the text that was scored
+
+
 def test_the_api_has_quality_for_fast_and_null_for_thinking(alice, smollm):
     fast = finished(alice, smollm, quality=MEASURED)
     finished(alice, smollm, mode="thinking", comparison=fast.comparison)
@@ -151,30 +170,61 @@ def test_the_word_diff_keeps_the_text_and_ignores_whitespace_alone():
         ("thinking", " e", False)]
 
 
-# --- the real check ---------------------------------------------------------------------------
+# --- the stream, and the real check behind the answers -------------------------------------
+
+
+@requires_services
+def test_the_event_stream_stays_open_for_a_fast_answers_quality_then_ends(daphne_server, alice, smollm):
+    done = finished(alice, smollm)
+    _, token = ApiToken.issue(alice, "t")
+
+    def record():
+        try:
+            quality.record(done, MEASURED)
+        finally:
+            connection.close()  # this thread's own connection, so the test database can be dropped
+
+    def measure_after_the_snapshot(name, data, received_at):
+        if name == "snapshot":
+            threading.Timer(0.5, record).start()
+
+    with httpx.Client(base_url=daphne_server, headers={"Authorization": f"Bearer {token}"}, timeout=10) as api:
+        events = read_events(api, f"/api/comparisons/{done.comparison_id}/events", timeout=60,
+                             on_event=measure_after_the_snapshot)
+    assert [name for name, _ in events] == ["snapshot", "response.quality", "end"]
+    assert events[1][1] == {"response_id": str(done.id), "quality": MEASURED}
 
 
 @pytest.mark.slow
-@pytest.mark.django_db(transaction=True)
 @requires_services
-def test_a_real_fast_answer_is_scored_under_thinking_and_published(alice, smollm):
-    """SmolLM2 answers in FAST (llama.cpp), then THINKING (torch fp32) scores it: the whole check, in process."""
-    from council.comparisons.runner import run_response
-    from tests.council.comparisons.test_runner import Listener
+def test_a_quality_check_never_runs_before_a_queued_answer(alice, smollm, worker_queue, tmp_path):
+    """A check and then an answer wait on one queue before a one-slot worker starts: the answer runs first.
 
-    comparison = Comparison.objects.create(owner=alice, prompt="What is the capital of France?", mode="fast",
-                                           max_tokens=24, temperature=0.0)
-    response = Response.objects.create(comparison=comparison, model=smollm, mode="fast")
-    smollm.quality_check = False  # run_response would queue it on the model's queue, which no worker here serves
+    The check is real: the worker loads SmolLM2's THINKING (torch fp32) and scores the FAST answer.
+    """
+    smollm.queue = worker_queue
     smollm.save()
-    assert run_response(response.id) == Status.DONE
-    smollm.quality_check = True
-    smollm.save()
-    listener = Listener(comparison.id)
-    measured = quality.measure(response.id)
-    (event,) = [m for m in listener.drain() if m["type"] == "response.quality"]
-    assert event == {"type": "response.quality", "response_id": str(response.id), "quality": measured}
-    assert measured["reference"] == "thinking" and measured["tokens"] > 0
-    assert measured["top1_agreement"] >= 0.8 and measured["mean_kl"] < 0.5
-    assert Response.objects.get(id=response.id).quality == measured
-    assert quality.measure(response.id) is None  # measured once
+    done = finished(alice, smollm)
+    assert quality.queue_check(done)  # at the background priority
+    comparison = Comparison.objects.create(owner=alice, prompt="Name a colour.", mode="fast", max_tokens=8,
+                                           temperature=0.0)
+    waiting = Response.objects.create(comparison=comparison, model=smollm, mode="fast")
+    dispatch.enqueue([waiting])
+    log = tmp_path / "worker.log"
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "council", "worker", "-Q", worker_queue, "--pool", "threads",
+         "--concurrency", "1", "-l", "INFO", "--without-gossip", "--without-mingle"],
+        cwd=ROOT, env=service_env(), stdout=open(log, "w"), stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while Response.objects.filter(id__in=[done.id, waiting.id], quality__isnull=True).exists():
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.5)
+    finally:
+        _stop(worker)
+    ran = re.findall(r"Task comparisons\.(\w+)\[[^\]]+\] succeeded", log.read_text())
+    assert ran == ["run_response", "measure_quality", "measure_quality"], log.read_text()[-3000:]
+    measured = Response.objects.get(id=done.id).quality
+    assert measured["reference"] == "thinking" and measured["tokens"] > 0 and "error" not in measured
+    assert 0 <= measured["top1_agreement"] <= 1 and measured["mean_kl"] >= 0
