@@ -100,6 +100,7 @@ def test_a_recorded_quality_is_stored_once_and_reaches_the_page_over_the_websock
     assert Response.objects.get(id=response.id).quality == MEASURED
 
 
+@requires_services
 def test_a_regenerated_answer_drops_the_old_quality_and_a_late_score_of_the_old_text_is_not_stored(alice, smollm):
     from council.comparisons import actions
 
