@@ -11,6 +11,9 @@ the answer through both engines (`inference.measure_quality`), stores the result
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
+
+from django.utils import timezone
 
 from council.comparisons.events import Publisher
 from council.comparisons.models import Mode, Response, Status
@@ -33,6 +36,17 @@ def expected(response: Response) -> bool:
         and response.model.quality_check
         and response.model.backend not in REMOTE_BACKENDS
     )
+
+
+# An answer that ended longer ago than this without a score is not shown as being measured
+# (it ended before the check existed, or its check was lost); its score still lands if it comes.
+PENDING_SECONDS = 600
+
+
+def awaiting(response: Response) -> bool:
+    """Whether the page and the event stream should wait for this response's score now."""
+    recent = timezone.now() - timedelta(seconds=PENDING_SECONDS)
+    return expected(response) and response.finished_at is not None and response.finished_at >= recent
 
 
 def queue_check(response: Response) -> bool:

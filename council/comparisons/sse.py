@@ -43,7 +43,7 @@ def _awaiting_quality(comparison_id, ids=None) -> set[str]:
         comparison_id=comparison_id, quality__isnull=True)
     if ids is not None:
         responses = responses.filter(id__in=list(ids))
-    return {str(r.id) for r in responses if quality.expected(r)}
+    return {str(r.id) for r in responses if quality.awaiting(r)}
 
 
 def _measured_since(comparison_id, ids) -> list[dict]:

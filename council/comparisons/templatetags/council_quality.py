@@ -15,8 +15,8 @@ def quality_line(value: dict | None) -> str:
 
 
 @register.filter
-def quality_expected(response: Response) -> bool:
-    return quality.expected(response)
+def quality_awaited(response: Response) -> bool:
+    return quality.awaiting(response)
 
 
 @register.simple_tag

@@ -103,7 +103,8 @@ def test_exports_in_json_markdown_and_csv(alice, comparison):
 
     rows = list(csv.DictReader(io.StringIO(client.get(f"/c/{comparison.id}/export.csv").content.decode())))
     assert list(rows[0]) == ["turn", "prompt", "model", "mode", "status", "prompt_tokens", "completion_tokens", "ttft_ms",
-                             "decode_tokens_per_s", "total_ms", "engine", "quantization", "speculation", "text"]
+                             "decode_tokens_per_s", "total_ms", "engine", "quantization", "speculation",
+                             "top1_agreement", "mean_kl", "mean_logprob", "first_divergence", "text"]
     assert rows[0]["text"] == 'The "Baltic", <script>x</script>' and rows[0]["decode_tokens_per_s"] == "100.0"
     assert rows[1]["status"] == "failed" and rows[1]["ttft_ms"] == ""
     assert client.get(f"/c/{comparison.id}/export.xml").status_code == 404

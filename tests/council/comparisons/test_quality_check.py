@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import timedelta
 
 import httpx
 
@@ -16,12 +17,13 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.db import connection
 from django.test import Client
+from django.utils import timezone
 
 from council.accounts.models import ApiToken
 from council.asgi import application
 from council.comparisons import dispatch, exports, quality
-from council.lib.sse import read_events
 from council.comparisons.models import Comparison, Response, Status
+from council.lib.sse import read_events
 from council.lib.worddiff import word_diff
 from tests.conftest import ROOT, _stop, requires_services, service_env
 
@@ -33,7 +35,7 @@ def finished(owner, model, mode="fast", text="Paris is the capital of France.", 
     comparison = comparison or Comparison.objects.create(owner=owner, prompt="What is the capital of France?",
                                                          mode=mode, temperature=0.0)
     return Response.objects.create(comparison=comparison, model=model, mode=mode, text=text,
-                                   **{"status": Status.DONE, **fields})
+                                   **{"status": Status.DONE, "finished_at": timezone.now(), **fields})
 
 
 @pytest.fixture
@@ -49,6 +51,14 @@ def smollm(bundled):
 
 def test_a_finished_fast_answer_of_a_local_model_expects_its_quality(alice, smollm):
     assert quality.expected(finished(alice, smollm))
+
+
+def test_an_answer_that_ended_long_ago_without_a_score_is_not_shown_as_being_measured(alice, smollm):
+    now = timezone.now()
+    assert quality.awaiting(finished(alice, smollm, finished_at=now))
+    old = finished(alice, smollm, finished_at=now - timedelta(seconds=quality.PENDING_SECONDS + 1))
+    assert quality.expected(old) and not quality.awaiting(old)
+    assert "measuring agreement" not in page(alice, old.comparison)
 
 
 def test_thinking_answers_unfinished_ones_and_models_with_the_check_off_expect_none(alice, smollm, bundled):
