@@ -91,7 +91,7 @@ def test_a_recorded_quality_is_stored_once_and_reaches_the_page_over_the_websock
     client = Client()
     client.force_login(alice)
     cookie = client.cookies["sessionid"].value
-    headers = [(b"cookie", f"sessionid={cookie}".encode()), (b"origin", b"http://localhost")]
+    headers = [(b"cookie", f"sessionid={cookie}".encode()), (b"host", b"localhost"), (b"origin", b"http://localhost")]
 
     async def scenario():
         communicator = WebsocketCommunicator(application, f"/ws/comparisons/{response.comparison_id}/", headers=headers)
