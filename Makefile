@@ -8,11 +8,12 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
 .PHONY: run install test test-fast test-slow worker bench bench-pipeline migrate
 
-$(VENV)/installed: pyproject.toml
+# constraints.txt holds what only this kind of machine needs (the CPU torch build on disk).
+$(VENV)/installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	@echo "Installing Council (llama-cpp-python builds llama.cpp from source the first time: about 6 minutes on 2 cores)"
-	$(VENV)/bin/pip install -e '.[test]'
+	$(VENV)/bin/pip install -c constraints.txt -e '.[test]'
 	touch $@
 
 install: $(VENV)/installed

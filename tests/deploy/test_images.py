@@ -68,12 +68,13 @@ def test_the_build_stage_has_the_compilers_llama_cpp_needs_and_the_runtime_stage
     assert not COMPILERS.search(runtime_runs), runtime_runs
 
 
-def test_the_web_image_installs_the_cpu_build_of_the_torch_that_pyproject_pins():
+def test_the_web_image_installs_the_cpu_build_of_the_torch_that_the_constraints_pin():
     args, stages = dockerfile_stages(WEB_DOCKERFILE)
     build = stages[0]
     build_args = dict(a.split("=", 1) for a in build.all("ARG") if "=" in a)
-    pins = [d for d in _pyproject()["project"]["dependencies"] if re.match(r"torch\s*==", d)]
-    assert pins, "pyproject.toml no longer pins torch: update docker/Dockerfile"
+    constraints = (ROOT / "constraints.txt").read_text().splitlines()
+    pins = [line for line in constraints if re.match(r"torch\s*==", line)]
+    assert pins, "constraints.txt no longer pins torch: update docker/Dockerfile"
     assert build_args["TORCH_VERSION"] == pins[0].split("==")[1].strip()
     assert build_args["TORCH_INDEX_URL"] == "https://download.pytorch.org/whl/cpu"
     runs = build.all("RUN")
@@ -143,11 +144,11 @@ def test_the_gpu_image_builds_on_vllms_official_image_with_the_tag_compose_uses(
     assert interpolate_string(compose_raw["services"]["vllm"]["image"], {}).endswith(":" + tag)
 
 
-def test_the_gpu_image_keeps_the_torch_and_vllm_of_its_base_image():
+def test_the_gpu_image_keeps_the_torch_vllm_and_transformers_of_its_base_image():
     _, stages = dockerfile_stages(GPU_DOCKERFILE)
     install = next(r for r in stages[-1].all("RUN") if "pip install" in r)
     assert "--exclude torch" in install
-    assert re.search(r"-c \S*constraints", install) and '"torch", "vllm"' in install
+    assert re.search(r"-c \S*constraints", install) and '"torch", "vllm", "transformers"' in install
 
 
 def test_the_gpu_image_has_no_compiler_and_runs_a_threaded_worker_as_non_root():
