@@ -16,6 +16,7 @@ from inference.quality import Quality
 from inference.quality import can_measure as can_measure_quality
 from inference.quality import measure as measure_quality
 from inference.quality import not_measured as quality_not_measured
+from inference.quantization import GGUF_TYPES, VLLM_RELEASE, quantization_error
 from inference.registry import clear as clear_engines
 from inference.registry import engine_options, get_engine
 from inference.registry import install as install_engine
@@ -43,9 +44,11 @@ def vllm_available() -> bool:
 __all__ = [
     "BACKENDS",
     "BUNDLED",
+    "GGUF_TYPES",
     "QUANTIZATIONS",
     "SPECULATIVE_METHODS",
     "THINKING_DTYPES",
+    "VLLM_RELEASE",
     "BundledModel",
     "DeltaKind",
     "Engine",
@@ -76,6 +79,7 @@ __all__ = [
     "option_errors",
     "quality_not_measured",
     "reasoning_budget",
+    "quantization_error",
     "resolve",
     "thinking_weights",
     "token_budget",

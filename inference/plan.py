@@ -25,10 +25,11 @@ from dataclasses import dataclass
 
 from inference import gguf
 from inference.errors import EngineError
+from inference.quantization import TORCH_METHODS, quantization_error
 from inference.types import EnginePlan, Mode, ModelSpec
 
 BACKENDS = ("auto", "torch", "llamacpp", "vllm", "openai")
-QUANTIZATIONS = ("int8", "int8wo", "fp8", "int4wo", "none")
+QUANTIZATIONS = (*TORCH_METHODS, "none")
 SPECULATIVE_METHODS = ("auto", "none", "ngram", "draft", "eagle")
 THINKING_DTYPES = ("float32", "bfloat16", "float16")
 BACKEND_ENGINES = {  # the engines resolve() may pick for each backend
@@ -167,10 +168,9 @@ def _speculation(spec: ModelSpec, default: str | None) -> str | None:
     return method
 
 
-def known_quantization(name: str) -> bool:
-    """Whether a model's `quantization` names a method the plan knows (blank: the plan's default)."""
-    name = (name or "").lower()
-    return not name or name in QUANTIZATIONS or name.startswith(("awq", "gptq"))
+def known_quantization(name: str, backend: str = "torch") -> bool:
+    """Whether a model's `quantization` names a method `backend` can apply (blank: the plan's default)."""
+    return quantization_error(backend, name) is None
 
 
 def _fast_quantization(spec: ModelSpec, device: str) -> str | None:
@@ -203,9 +203,9 @@ def _llamacpp_plan(spec: ModelSpec, mode: Mode, device: str, budget: int, reason
 
 def _vllm_plan(spec: ModelSpec, mode: Mode, budget: int, reasoning: bool) -> EnginePlan:
     fast = mode is Mode.FAST
-    quant = _fast_quantization(spec, "cuda") if fast else None
-    if quant == "int8wo":
-        quant = "fp8"  # vLLM's weight-only online quantization on CUDA
+    quant = (spec.quantization or "").lower() or "fp8"  # vLLM names; the engine maps fp8 for its release
+    if not fast or quant == "none":
+        quant = None
     speculation = _speculation(spec, default="draft" if spec.draft_model else "ngram") if fast else None
     return _plan(spec, mode, "vllm", "cuda", spec.thinking_dtype or "bfloat16", budget,
                  quantization=quant, speculation=speculation, reasoning=reasoning)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import urlparse
 
-from inference import BACKENDS, THINKING_DTYPES, is_bundled, known_quantization, option_errors, vllm_available
+from inference import BACKENDS, THINKING_DTYPES, is_bundled, option_errors, quantization_error, vllm_available
 
 
 PATH_IDS = ("council.E001", "council.W002")  # (where this process serves the models, elsewhere)
@@ -66,8 +66,9 @@ def problems(model) -> list[Problem]:
         missing_here("backend", VLLM_IDS, "vLLM is not installed in this environment; install it on the GPU workers "
                      "(pip install vllm) or choose another backend.")
 
-    if model.quantization and not known_quantization(model.quantization):
-        found.append(Problem("quantization", "error", "council.E010", quantization_error(model.quantization)))
+    quantization_problem = None if backend_error(model.backend) else quantization_error(model.backend, model.quantization)
+    if quantization_problem:
+        found.append(Problem("quantization", "error", "council.E010", quantization_problem))
     if model.thinking_dtype and model.thinking_dtype not in THINKING_DTYPES:
         found.append(Problem("thinking_dtype", "error", "council.E007",
                              f"Use one of {', '.join(THINKING_DTYPES)}, or leave it blank."))
@@ -101,11 +102,6 @@ def token_limit_errors(model) -> list[tuple[str, str]]:
                            f"({model.default_max_tokens}) do not fit the context length ({model.context_length}); "
                            f"use at most {max(room, 0)}."))
     return errors
-
-
-def quantization_error(name: str) -> str:
-    return (f"Unknown quantization {name!r}: use int8wo, int8, fp8 or int4wo (torch on CUDA, fp8 on vLLM), "
-            "an awq / gptq checkpoint's method, none, or leave it blank for the plan's default.")
 
 
 def looks_like_path(value: str) -> bool:

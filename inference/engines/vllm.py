@@ -19,12 +19,14 @@ import concurrent.futures
 import dataclasses
 import importlib.util
 import logging
+import os
 import queue
 import threading
 from typing import Any, Iterator
 
 from inference.engines.base import Cancellations, Option, Options, Timings
 from inference.errors import EngineError
+from inference.quantization import vllm_name
 from inference.text import ThinkSplitter, opens_reasoning
 from inference.types import (
     EnginePlan,
@@ -37,21 +39,17 @@ from inference.types import (
 
 log = logging.getLogger(__name__)
 
-# `quantization=` values of vLLM's engine args that Council passes through. AWQ / GPTQ
-# name a pre-quantized checkpoint; fp8 quantizes bf16 weights on load (W8A8 on Hopper
-# and Ada, weight-only through Marlin on Ampere).
-VLLM_QUANTIZATIONS = frozenset(
-    {
-        "fp8", "awq", "awq_marlin", "gptq", "gptq_marlin", "compressed-tensors",
-        "bitsandbytes", "modelopt", "fbgemm_fp8", "gguf", "torchao", "mxfp4",
-    }
-)
-_QUANTIZATION_ALIASES = {"int4-awq": "awq", "int4-gptq": "gptq", "w8a8-fp8": "fp8"}
 _VLLM_DTYPES = frozenset({"auto", "bfloat16", "float16", "float32", "half", "float"})
 
+# Each in-process engine's share of its GPU when a model sets none. 0.3 lets a model's FAST
+# and THINKING engines and compose's `vllm` service (VLLM_GPU_MEMORY_UTILIZATION, 0.3) share
+# one GPU with 10 % left over for CUDA contexts and other processes.
+DEFAULT_GPU_MEMORY_UTILIZATION = float(os.environ.get("COUNCIL_VLLM_GPU_MEMORY_UTILIZATION", "0.3"))
+
 OPTIONS = Options(
-    Option("gpu_memory_utilization", float, 0.45,
-           "Share of the GPU's memory this engine may take; the default lets a model's FAST and THINKING share one GPU."),
+    Option("gpu_memory_utilization", float, DEFAULT_GPU_MEMORY_UTILIZATION,
+           "Share of the GPU's memory this engine may take (default COUNCIL_VLLM_GPU_MEMORY_UTILIZATION, 0.3): "
+           "a model's FAST and THINKING engines each take one."),
     Option("prompt_lookup_min", int, 2, "N-gram speculation: the shortest n-gram matched against the prompt."),
     Option("prompt_lookup_max", int, 4, "N-gram speculation: the longest n-gram matched against the prompt."),
     Option("seed", int, None, "vLLM's engine seed."),
@@ -71,19 +69,15 @@ def vllm_available() -> bool:
         return False
 
 
-def vllm_quantization(plan: EnginePlan) -> str | None:
-    """The plan's quantization as vLLM names it; None for full precision (THINKING)."""
+def vllm_quantization(plan: EnginePlan, methods: frozenset[str] | None = None) -> str | None:
+    """The plan's quantization as the installed vLLM (or `methods`) names it; None for full precision (THINKING).
+
+    Online FP8 is `fp8_per_tensor` from vLLM 0.33 on (`fp8` is deprecated there for
+    quantizing bf16 weights on load) and `fp8` before it.
+    """
     if plan.mode is Mode.THINKING or plan.quantization is None:
         return None
-    name = plan.quantization.lower()
-    name = _QUANTIZATION_ALIASES.get(name, name)
-    if name not in VLLM_QUANTIZATIONS:
-        raise EngineError(
-            f"vLLM cannot apply quantization {plan.quantization!r}: use fp8 (quantized on "
-            f"load), or an AWQ / GPTQ checkpoint with quantization awq / gptq "
-            f"(known: {', '.join(sorted(VLLM_QUANTIZATIONS))})"
-        )
-    return name
+    return vllm_name(plan.quantization, methods)
 
 
 def speculative_config(spec: ModelSpec, plan: EnginePlan) -> dict | None:
@@ -143,7 +137,7 @@ def engine_args(spec: ModelSpec, plan: EnginePlan) -> dict:
         "max_model_len": spec.context_length,
         "gpu_memory_utilization": OPTIONS.read(spec, "gpu_memory_utilization"),
         "enable_prefix_caching": True,
-        "disable_log_stats": False,  # per-request metrics ride on the stats path
+        "disable_log_stats": False,  # the engine's periodic stats log; per-request counts do not depend on it
         "trust_remote_code": OPTIONS.read(spec, "trust_remote_code"),
     }
     quantization = vllm_quantization(plan)
@@ -152,8 +146,8 @@ def engine_args(spec: ModelSpec, plan: EnginePlan) -> dict:
     spec_config = speculative_config(spec, plan)
     if spec_config:
         args["speculative_config"] = spec_config
-        # Per-request acceptance counts (experimental upstream, newer vLLM only: the
-        # engine drops keys its AsyncEngineArgs does not have).
+        # Per-request acceptance counts on each output's `spec_decode_metrics` (vLLM 0.33:
+        # ObservabilityConfig; older releases drop the key, see _filter_supported).
         args["per_request_spec_decode_metrics"] = "summary"
     seed = OPTIONS.read(spec, "seed")
     if seed is not None:
@@ -196,32 +190,41 @@ def chat_template_kwargs(spec: ModelSpec, plan: EnginePlan) -> dict:
 def spec_decode_counts(output: Any) -> tuple[int | None, int | None]:
     """(drafted, accepted) draft tokens of one request from a vLLM RequestOutput, if exposed.
 
-    Newer vLLM attaches them when `per_request_spec_decode_metrics` is on, as
-    `metrics.speculative_decoding` (num_draft_tokens, num_accepted_draft_tokens); the shape
-    is experimental upstream, so this reads attributes or keys and returns None otherwise.
+    In-process vLLM 0.33 puts them on the completion: `output.outputs[0].spec_decode_metrics`,
+    a `RequestSpecDecodeMetrics` (vllm/v1/metrics/stats.py) holding `num_draft_tokens` and
+    `histogram`, the count of verify steps by accepted draft tokens j; its `to_dict()` gives
+    `num_accepted_draft_tokens` = sum(j * histogram[j]). `output.metrics` there is a
+    `RequestStateStats` without them. The HTTP server's response carries the same dict as
+    `metrics.speculative_decoding`, which is read too (dicts or attributes).
     """
-
-    def get(obj: Any, name: str) -> Any:
-        if isinstance(obj, dict):
-            return obj.get(name)
-        return getattr(obj, name, None)
-
-    sd = get(get(output, "metrics"), "speculative_decoding")
+    outputs = _field(output, "outputs") or []
+    sd = _field(outputs[0], "spec_decode_metrics") if outputs else None
     if sd is None:
-        outputs = get(output, "outputs") or []
-        sd = get(outputs[0], "spec_decode_metrics") if outputs else None
+        sd = _field(_field(output, "metrics"), "speculative_decoding")
     if sd is None:
         return None, None
-    drafted = get(sd, "num_draft_tokens")
-    accepted = get(sd, "num_accepted_draft_tokens")
+    if callable(getattr(sd, "to_dict", None)):
+        sd = sd.to_dict()
+    drafted = _field(sd, "num_draft_tokens")
+    accepted = _field(sd, "num_accepted_draft_tokens")
     if accepted is None:
-        accepted = get(sd, "num_accepted_tokens")
-    if accepted is None and isinstance(get(sd, "per_step_accepted"), list):
-        accepted = sum(get(sd, "per_step_accepted"))
+        accepted = _field(sd, "num_accepted_tokens")
+    histogram = _field(sd, "histogram") or _field(sd, "acceptance_histogram")
+    if accepted is None and isinstance(histogram, list):
+        accepted = sum(j * count for j, count in enumerate(histogram))
+    per_step = _field(sd, "per_step_accepted")  # `detailed` level only
+    if accepted is None and isinstance(per_step, list) and per_step:
+        accepted = sum(per_step)
     return (
         drafted if isinstance(drafted, int) else None,
         accepted if isinstance(accepted, int) else None,
     )
+
+
+def _field(obj: Any, name: str) -> Any:
+    if isinstance(obj, dict):
+        return obj.get(name)
+    return getattr(obj, name, None)
 
 
 class _LoopThread:

@@ -355,3 +355,14 @@ def test_the_deployment_guide_covers(phrase):
 def test_the_deployment_guide_names_every_service(services):
     text = (ROOT / "docs" / "deployment.md").read_text()
     assert not [name for name in services if f"`{name}`" not in text]
+
+
+def test_the_gpu_profile_asks_one_gpu_for_at_most_nine_tenths_of_its_memory(compose_text):
+    """The vllm service's share plus the GPU worker's two in-process engines (a model's FAST and THINKING)."""
+    def default(name: str) -> float:
+        match = re.search(r"\$\{" + name + r":-([0-9.]+)\}", compose_text)
+        assert match, f"compose.yaml gives {name} no default"
+        return float(match.group(1))
+
+    total = default("VLLM_GPU_MEMORY_UTILIZATION") + 2 * default("COUNCIL_VLLM_GPU_MEMORY_UTILIZATION")
+    assert total <= 0.9 + 1e-9

@@ -10,6 +10,7 @@ scripts/gpu_smoke_vllm.py runs the real thing on a GPU.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 import time
 from types import SimpleNamespace
@@ -26,7 +27,9 @@ from inference.engines.vllm import (
     spec_decode_counts,
     speculative_config,
     vllm_available,
+    vllm_quantization,
 )
+from inference.quantization import VLLM_033_METHODS
 from inference.plan import resolve
 from inference.types import DeltaKind, GenerationRequest, Message, Mode, ModelSpec
 
@@ -55,7 +58,7 @@ def test_fast_quantizes_to_fp8_and_speculates_with_ngrams_by_default():
     spec = gpu_spec(num_speculative_tokens=5)
     args = engine_args(spec, plan(spec, Mode.FAST))
     assert args["model"] == "Qwen/Qwen3-8B"
-    assert args["quantization"] == "fp8"
+    assert args["quantization"] == "fp8_per_tensor"  # vLLM 0.33's name for online FP8
     assert args["dtype"] == "bfloat16"
     assert args["speculative_config"] == {
         "method": "ngram", "num_speculative_tokens": 5, "prompt_lookup_min": 2, "prompt_lookup_max": 4,
@@ -179,6 +182,56 @@ def test_it_reads_per_request_acceptance_counts_where_vllm_gives_them():
     assert spec_decode_counts(SimpleNamespace(metrics=None, outputs=[SimpleNamespace()])) == (None, None)
 
 
+@dataclasses.dataclass
+class RequestSpecDecodeMetrics:
+    """The exact shape of vLLM 0.33.0's vllm/v1/metrics/stats.py RequestSpecDecodeMetrics (a copy: no vLLM here).
+
+    In-process it rides on `RequestOutput.outputs[0].spec_decode_metrics`; `RequestOutput.metrics`
+    is a RequestStateStats without it. `summary` level leaves the per-step lists empty.
+    """
+
+    num_spec_tokens: int
+    histogram: list = dataclasses.field(default_factory=list)
+    num_draft_tokens: int = 0
+    per_step_accepted: list = dataclasses.field(default_factory=list)
+    per_step_drafted: list = dataclasses.field(default_factory=list)
+
+    def to_dict(self):
+        accepted = sum(j * count for j, count in enumerate(self.histogram))
+        return {"acceptance_histogram": list(self.histogram), "num_spec_steps": sum(self.histogram),
+                "num_accepted_draft_tokens": accepted, "num_draft_tokens": self.num_draft_tokens,
+                "num_spec_tokens": self.num_spec_tokens}
+
+
+def test_it_reads_the_accepted_count_from_vllm_033s_in_process_output():
+    # 5 verify steps of k=4 drafts: 0, 1, 4, 4 and 2 accepted -> 11 of 20 drafted.
+    sd = RequestSpecDecodeMetrics(num_spec_tokens=4, histogram=[1, 1, 1, 0, 2], num_draft_tokens=20)
+    state_stats = SimpleNamespace(arrival_time=0.0, num_generation_tokens=16)  # RequestStateStats: no spec fields
+    output = SimpleNamespace(metrics=state_stats, outputs=[SimpleNamespace(text="x", spec_decode_metrics=sd)])
+    assert spec_decode_counts(output) == (20, 11)
+    without_to_dict = SimpleNamespace(metrics=state_stats, outputs=[SimpleNamespace(
+        spec_decode_metrics=SimpleNamespace(num_draft_tokens=20, histogram=[1, 1, 1, 0, 2], per_step_accepted=[]))])
+    assert spec_decode_counts(without_to_dict) == (20, 11)
+
+
+def test_online_fp8_is_named_for_the_vllm_release_at_hand():
+    spec = gpu_spec()
+    fast = plan(spec, Mode.FAST)
+    assert vllm_quantization(fast, VLLM_033_METHODS) == "fp8_per_tensor"
+    older = frozenset({"fp8", "awq", "gptq", "compressed-tensors"})
+    assert vllm_quantization(fast, older) == "fp8"
+    assert vllm_quantization(plan(spec, Mode.THINKING), VLLM_033_METHODS) is None
+
+
+def test_names_vllm_033_refuses_are_configuration_errors():
+    for name in ("bitsandbytes", "gguf", "fbgemm_fp8"):
+        spec = gpu_spec(quantization=name)
+        with pytest.raises(EngineError, match="vLLM cannot apply"):
+            engine_args(spec, plan(spec, Mode.FAST))
+    spec = gpu_spec(quantization="compressed-tensors")
+    assert engine_args(spec, plan(spec, Mode.FAST))["quantization"] == "compressed-tensors"
+
+
 # --- without vLLM installed ------------------------------------------------------------
 
 
@@ -259,7 +312,7 @@ def test_it_streams_delta_outputs_then_done_with_metrics():
 def test_fast_reports_the_acceptance_counts_and_its_speculation():
     end = list(fake_engine(FakeAsyncLLM(["a", "b"])).stream(request()))[-1]
     assert (end.metrics.draft_tokens, end.metrics.accepted_tokens) == (8, 4)
-    assert end.metrics.speculation == "ngram" and end.metrics.quantization == "fp8"
+    assert end.metrics.speculation == "ngram" and end.metrics.quantization == "fp8_per_tensor"
 
 
 def test_cancel_ends_the_stream_and_aborts_the_request_in_vllm():

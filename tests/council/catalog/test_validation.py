@@ -122,3 +122,11 @@ def test_out_of_range_sampling_values_fail_full_clean():
     with pytest.raises(ValidationError) as caught:
         model(temperature=3.0, top_p=1.5).full_clean(exclude=["slug"])
     assert {"temperature", "top_p"} <= set(caught.value.message_dict)
+
+
+def test_the_quantization_is_checked_against_the_backends_own_names():
+    assert "vLLM cannot apply" in errors_of(model(backend="vllm", source="Qwen/Qwen3-8B", quantization="Q4_K_M"))["quantization"][0]
+    assert "GGUF type" in errors_of(model(backend="llamacpp", quantization="fp8_per_tensor"))["quantization"][0]
+    assert "for torch" in errors_of(model(backend="torch", quantization="Q4_K_M"))["quantization"][0]
+    model(backend="llamacpp", quantization="Q8_0").clean()
+    model(backend="torch", quantization="int8wo").clean()
