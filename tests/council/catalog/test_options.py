@@ -109,5 +109,5 @@ def test_the_admin_refuses_an_option_the_backend_does_not_read_or_a_value_of_the
 def test_the_admin_lists_each_backends_options_with_their_defaults(staff, bundled):
     page = staff.get(change_url(bundled["smollm2-135m-instruct"])).content.decode()
     assert 'name="options"' in page
-    assert "<code>gpu_memory_utilization</code> (number, default 0.45)" in page
+    assert "<code>gpu_memory_utilization</code> (number, default 0.3)" in page
     assert "<code>read_timeout</code> (number, default 120.0)" in page
