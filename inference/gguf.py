@@ -10,11 +10,16 @@ import ctypes
 import functools
 import os
 import re
+import threading
 from typing import Callable
 
 from inference.errors import EngineError
 from inference.text import ChatFormat, chat_format_for
 from inference.types import ModelSpec
+
+# llama-cpp-python opens a file with stdout and stderr redirected (os.dup2, process-wide):
+# two opens at once in two threads could leave them pointing at /dev/null for good.
+open_lock = threading.Lock()
 
 _QUANT_RE = re.compile(r"(IQ\d_[A-Z0-9_]+|Q\d_K_[SML]|Q\d_K|Q\d_\d|BF16|F16|F32)", re.IGNORECASE)
 
@@ -72,7 +77,8 @@ def chat_format_of_file(path: str, override: str | None = None) -> ChatFormat:
     except ImportError:
         return _chat_format_parsed(path, override)
 
-    llm = Llama(model_path=path, vocab_only=True, verbose=False)
+    with open_lock:
+        llm = Llama(model_path=path, vocab_only=True, verbose=False)
     try:
         vocab = llm._model.vocab
 

@@ -109,6 +109,16 @@ class Metrics:
     engine: str | None = None
     quantization: str | None = None
     speculation: str | None = None
+    # The conditions it ran under (inference.threads): the threads most of its decode calls
+    # had, the cores this process shares between answers, the most answers decoding in this
+    # process while it decoded, the largest batch it decoded in, and its decode rate under
+    # each (threads, answers decoding) condition, so that rates are compared like for like.
+    threads: int | None = None
+    cores: int | None = None
+    concurrent_streams: int | None = None
+    batch_size: int | None = None
+    decode_by_condition: tuple[dict, ...] | None = None
+    load_ms: float | None = None  # the model load this answer waited for; never part of ttft_ms
 
     def as_dict(self) -> dict:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}

@@ -15,7 +15,7 @@ import threading
 import time
 from typing import Iterator, Sequence
 
-from inference import gguf, speculative
+from inference import gguf, speculative, threads
 from inference.engines.base import Cancellations, DecodeStats, budgets, stream_tokens
 from inference.errors import EngineError
 from inference.gguf import chat_format_of_file
@@ -46,18 +46,19 @@ def open_llama(path: str, *, n_ctx: int, logits_all: bool = False, seed: int | N
         from llama_cpp import Llama
     except ImportError as exc:
         raise EngineError("llama-cpp-python is not installed; `pip install llama-cpp-python`.") from exc
-    threads = default_threads()
+    n_threads = default_threads()
     kwargs = {"seed": seed} if seed is not None else {}
     try:
-        return Llama(
-            model_path=path,
-            n_ctx=n_ctx,
-            n_threads=threads,
-            n_threads_batch=threads,
-            logits_all=logits_all,
-            verbose=False,
-            **kwargs,
-        )
+        with gguf.open_lock:
+            return Llama(
+                model_path=path,
+                n_ctx=n_ctx,
+                n_threads=n_threads,
+                n_threads_batch=n_threads,
+                logits_all=logits_all,
+                verbose=False,
+                **kwargs,
+            )
     except Exception as exc:
         raise EngineError(f"llama.cpp could not load {path}: {exc}") from exc
 
@@ -234,23 +235,32 @@ class LlamaCppEngine:
                 repeat_penalty=1.0,
             )
         utf8 = Utf8Stream()
-        yield from stream_tokens(
-            request,
-            tokens,
-            decode=lambda t: utf8.feed(self.piece(t)),
-            flush=utf8.flush,
-            prompt_tokens=len(ids),
-            max_tokens=max_tokens,
-            max_reasoning_tokens=max_reasoning,
-            stop_token_ids=self.stop_token_ids,
-            stop_strings=tuple(request.stop) + self.chat.stop_strings,
-            in_reasoning=in_reasoning,
-            strip_start=self.chat.strip_leading_space,
-            is_cancelled=lambda: self._cancels.is_cancelled(request.request_id),
-            started=started,
-            base_metrics=base,
-            stats=stats,
-        )
+        with threads.decoding("llamacpp") as lease:
+            events = stream_tokens(
+                request,
+                lease.paced(tokens, self._set_threads),
+                decode=lambda t: utf8.feed(self.piece(t)),
+                flush=utf8.flush,
+                prompt_tokens=len(ids),
+                max_tokens=max_tokens,
+                max_reasoning_tokens=max_reasoning,
+                stop_token_ids=self.stop_token_ids,
+                stop_strings=tuple(request.stop) + self.chat.stop_strings,
+                in_reasoning=in_reasoning,
+                strip_start=self.chat.strip_leading_space,
+                is_cancelled=lambda: self._cancels.is_cancelled(request.request_id),
+                started=started,
+                base_metrics=base,
+                stats=stats,
+            )
+            yield from threads.with_conditions(events, lease)
+
+    def _set_threads(self, n: int) -> None:
+        """Threads for the next decode call: this answer's share of the cores (inference.threads)."""
+        from llama_cpp import llama_cpp
+
+        n = min(n, default_threads())
+        llama_cpp.llama_set_n_threads(self.llm._ctx.ctx, n, n)
 
     def _speculative_tokens(self, ids: Sequence[int], stats: DecodeStats) -> Iterator[int]:
         """Greedy decoding with prompt-lookup drafts (`speculative.prompt_lookup`), verified in one batch per step.

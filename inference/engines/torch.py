@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from inference import gguf, speculative
+from inference import gguf, speculative, threads
 from inference.engines.base import Cancellations, DecodeStats, budgets, stream_tokens
 from inference.errors import EngineError
 from inference.text import END_OF_TURN_TOKENS, ChatFormat, IncrementalDetokenizer, chat_format_for, opens_reasoning
@@ -128,23 +128,25 @@ class TorchEngine:
                 else:
                     tokens = self.tokens(ids, request, max_tokens + max_reasoning)
                 detok = IncrementalDetokenizer(lambda t: self.tokenizer.decode(t, skip_special_tokens=True))
-                yield from stream_tokens(
-                    request,
-                    tokens,
-                    decode=detok.feed,
-                    flush=detok.flush,
-                    prompt_tokens=len(ids),
-                    max_tokens=max_tokens,
-                    max_reasoning_tokens=max_reasoning,
-                    stop_token_ids=self.stop_token_ids,
-                    stop_strings=tuple(request.stop) + self.chat.stop_strings,
-                    in_reasoning=opens_reasoning(prompt),
-                    strip_start=self.chat.strip_leading_space,
-                    is_cancelled=lambda: self._cancels.is_cancelled(request.request_id),
-                    started=started,
-                    base_metrics=base,
-                    stats=stats,
-                )
+                with threads.decoding("torch") as lease:
+                    events = stream_tokens(
+                        request,
+                        lease.paced(tokens, threads.set_torch_threads),
+                        decode=detok.feed,
+                        flush=detok.flush,
+                        prompt_tokens=len(ids),
+                        max_tokens=max_tokens,
+                        max_reasoning_tokens=max_reasoning,
+                        stop_token_ids=self.stop_token_ids,
+                        stop_strings=tuple(request.stop) + self.chat.stop_strings,
+                        in_reasoning=opens_reasoning(prompt),
+                        strip_start=self.chat.strip_leading_space,
+                        is_cancelled=lambda: self._cancels.is_cancelled(request.request_id),
+                        started=started,
+                        base_metrics=base,
+                        stats=stats,
+                    )
+                    yield from threads.with_conditions(events, lease)
             finally:
                 self._cancels.discard(request.request_id)
 
