@@ -19,6 +19,10 @@ from council.origin import SameOriginValidator  # noqa: E402
 
 if settings.COUNCIL_SWEEPER:
     sweeper.start()
+if settings.COUNCIL_INPROCESS_TASKS:  # embedded: this process decodes, so it warms the models
+    from council.catalog import preload  # noqa: E402
+
+    preload.start()
 
 router = ProtocolTypeRouter(
     {

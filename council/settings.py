@@ -178,6 +178,7 @@ COUNCIL_ARENA_BOOTSTRAP = env_int("COUNCIL_ARENA_BOOTSTRAP", 500)  # resamples b
 if COUNCIL_ARENA_BOOTSTRAP < 200:
     raise ImproperlyConfigured(f"COUNCIL_ARENA_BOOTSTRAP={COUNCIL_ARENA_BOOTSTRAP}: at least 200 resamples")
 COUNCIL_SWEEPER = env_bool("COUNCIL_SWEEPER", True)  # fail answers whose worker died (web and workers)
+COUNCIL_PRELOAD = env_bool("COUNCIL_PRELOAD", True)  # load bundled and preload-marked models at start
 
 LOGGING = {
     "version": 1,

@@ -8,6 +8,15 @@ evicted engine still finishes the streams that hold it.
 
 Each engine module `inference.engines.<plan.engine>` exposes
 `load(spec: ModelSpec, plan: EnginePlan) -> Engine`.
+
+Loads of one engine kind run one at a time in a process, and engine modules are imported
+under one lock. Two transformers loads at once are not safe: `from_pretrained` changes
+process-wide state while it builds a model (torch's default dtype, the empty-weights
+context that puts new parameters on the meta device), so a second load in another thread
+built its model half on "meta" ("Cannot copy out of meta tensor; no data!"); and two
+threads importing transformers at once could see it partially initialised, an ImportError
+that read as "needs torch and transformers". Kinds still load side by side (llama.cpp in
+under a second while torch converts a GGUF), and `preload` loads in the background.
 """
 
 from __future__ import annotations
@@ -16,7 +25,8 @@ import importlib
 import logging
 import os
 import threading
-from collections import OrderedDict
+import time
+from collections import OrderedDict, defaultdict
 from concurrent.futures import Future
 from dataclasses import dataclass
 
@@ -41,6 +51,8 @@ class _Entry:
 _lock = threading.Lock()
 _engines: OrderedDict[Key, _Entry] = OrderedDict()
 _loading: dict[Key, Future] = {}
+_import_lock = threading.Lock()
+_kind_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)  # engine kind -> one load at a time
 
 
 def memory_budget_bytes() -> int:
@@ -58,19 +70,26 @@ def get_engine(spec: ModelSpec, mode: Mode) -> Engine:
 
     Raises EngineError with a message a person can act on when it cannot load.
     """
+    return get_engine_timed(spec, mode)[0]
+
+
+def get_engine_timed(spec: ModelSpec, mode: Mode) -> tuple[Engine, float | None]:
+    """The engine, and the milliseconds this call waited for a load (None: it was loaded)."""
     plan = resolve(spec, mode)
     key = (spec, plan)
     with _lock:
         entry = _engines.get(key)
         if entry is not None:
             _engines.move_to_end(key)
-            return entry.engine
+            return entry.engine, None
         pending = _loading.get(key)
         owner = pending is None
         if owner:
             pending = _loading[key] = Future()
+    started = time.perf_counter()
     if not owner:
-        return pending.result()  # the loading thread's engine, or its EngineError
+        engine = pending.result()  # the loading thread's engine, or its EngineError
+        return engine, round((time.perf_counter() - started) * 1000, 1)
 
     try:
         engine = _load(spec, plan)
@@ -89,7 +108,34 @@ def get_engine(spec: ModelSpec, mode: Mode) -> Engine:
         _loading.pop(key, None)
         _evict_over_budget(keep=key)
     pending.set_result(engine)
-    return engine
+    return engine, round((time.perf_counter() - started) * 1000, 1)
+
+
+def is_loaded(spec: ModelSpec, mode: Mode) -> bool:
+    """True when `spec` in `mode` is ready in this process (a column then need not say it is loading)."""
+    key = (spec, resolve(spec, mode))
+    with _lock:
+        return key in _engines
+
+
+def preload(pairs) -> list[tuple[str, str, float | None]]:
+    """Load each (spec, mode) of `pairs`, one after another: (slug, mode, load_ms or None if it was loaded).
+
+    A failure is logged and the next pair loads (a column that asks for that model later
+    reports the error itself). Callers run it on a background thread.
+    """
+    done = []
+    for spec, mode in pairs:
+        mode = Mode(mode)
+        try:
+            _, load_ms = get_engine_timed(spec, mode)
+        except Exception as exc:
+            log.warning("could not preload %s (%s): %s", spec.slug, mode.value, exc)
+            continue
+        if load_ms is not None:
+            log.info("preloaded %s (%s) in %.1f s", spec.slug, mode.value, load_ms / 1000)
+        done.append((spec.slug, mode.value, load_ms))
+    return done
 
 
 def loaded() -> list[dict]:
@@ -126,7 +172,8 @@ def clear() -> None:
 
 def _load(spec: ModelSpec, plan: EnginePlan) -> Engine:
     try:
-        module = importlib.import_module(f"inference.engines.{plan.engine}")
+        with _import_lock:
+            module = importlib.import_module(f"inference.engines.{plan.engine}")
     except ImportError as exc:
         raise EngineError(
             f"The {plan.engine} engine is not available in this worker ({exc}); "
@@ -135,8 +182,11 @@ def _load(spec: ModelSpec, plan: EnginePlan) -> Engine:
     loader = getattr(module, "load", None)
     if loader is None:
         raise EngineError(f"inference.engines.{plan.engine} has no load(spec, plan) function.")
-    log.info("loading %s (%s) on %s", spec.slug, plan.mode.value, plan.engine)
-    return loader(spec, plan)
+    with _lock:
+        kind_lock = _kind_locks[plan.engine]
+    with kind_lock:
+        log.info("loading %s (%s) on %s", spec.slug, plan.mode.value, plan.engine)
+        return loader(spec, plan)
 
 
 def engine_options(backend: str) -> list[Option]:

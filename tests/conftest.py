@@ -16,6 +16,10 @@ ROOT = Path(__file__).resolve().parent.parent
 # pytest-django's guard); the servers and workers the tests start run theirs.
 os.environ["COUNCIL_SWEEPER"] = "false"
 settings.COUNCIL_SWEEPER = False
+# No warm start anywhere in the tests (their processes load what they use); the preload
+# tests turn it on for themselves.
+os.environ["COUNCIL_PRELOAD"] = "false"
+settings.COUNCIL_PRELOAD = False
 
 
 @pytest.fixture
