@@ -28,6 +28,14 @@ log = logging.getLogger(__name__)
 DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16", "float16": "float16", "fp16": "float16"}
 
 
+# One transformers load at a time in a process: from_pretrained changes process-wide state
+# while it builds a model (the default dtype, the empty-weights context that puts new
+# parameters on the meta device), so a second load in another thread got parameters on
+# "meta" ("Cannot copy out of meta tensor; no data!"), and a second thread importing
+# transformers mid-import saw it partially initialised.
+_load_lock = threading.RLock()
+
+
 def load(spec: ModelSpec, plan: EnginePlan) -> "TorchEngine":
     return TorchEngine(spec, plan)
 
@@ -60,11 +68,15 @@ class TorchEngine:
 
     def __init__(self, spec: ModelSpec, plan: EnginePlan, *, model=None, tokenizer=None) -> None:
         """Loads `spec` as `plan` says; tests may pass a ready `model` and `tokenizer`."""
+        with _load_lock:
+            self._load(spec, plan, model, tokenizer)
+
+    def _load(self, spec: ModelSpec, plan: EnginePlan, model, tokenizer) -> None:
         try:
             import torch
             from transformers import AutoModelForCausalLM, AutoTokenizer
-        except ImportError as exc:
-            raise EngineError("The torch engine needs torch and transformers: pip install torch transformers") from exc
+        except ModuleNotFoundError as exc:
+            raise EngineError(f"The torch engine needs torch and transformers ({exc}): pip install torch transformers") from exc
         self.torch = torch
         self.spec = spec
         self.plan = plan

@@ -129,3 +129,66 @@ def test_a_fake_engine_can_be_installed_for_tests():
     fake = FakeEngine()
     registry.install(spec(), Mode.FAST, fake)
     assert registry.get_engine(spec(), Mode.FAST) is fake
+
+
+COLD_LOADS = r"""
+import sys, threading
+from inference import registry
+from inference.types import Mode, ModelSpec, GenerationRequest, Message
+
+specs = [ModelSpec(slug=f"tiny-{i}", source=path, backend="torch") for i, path in enumerate(sys.argv[1:])]
+wanted = [(spec, mode) for spec in specs for mode in (Mode.FAST, Mode.THINKING)]
+start = threading.Barrier(len(wanted))
+results = {}
+
+def load(spec, mode):
+    start.wait(timeout=60)
+    try:
+        engine = registry.get_engine(spec, mode)
+        request = GenerationRequest("r", (Message("user", "a b"),), max_tokens=2)
+        results[spec.slug, mode.value] = [event.type for event in engine.stream(request)][-1]
+    except Exception as exc:
+        results[spec.slug, mode.value] = f"{type(exc).__name__}: {exc}"
+
+workers = [threading.Thread(target=load, args=pair) for pair in wanted]
+for worker in workers:
+    worker.start()
+for worker in workers:
+    worker.join(timeout=300)
+print(sorted(results.items()))
+assert all(outcome == "done" for outcome in results.values()), results
+"""
+
+
+def tiny_transformers_model(path, layers: int) -> str:
+    """A small random llama with its own word-level tokenizer, saved as a transformers directory."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    words = ["<unk>", "<s>", "</s>", "a", "b", "c", "user", "assistant"]
+    core = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
+    core.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, unk_token="<unk>", bos_token="<s>", eos_token="</s>")
+    tokenizer.chat_template = "{% for m in messages %}{{ m['role'] }} {{ m['content'] }} {% endfor %}assistant"
+    config = LlamaConfig(vocab_size=len(words), hidden_size=32, intermediate_size=64, num_hidden_layers=layers,
+                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=64,
+                         bos_token_id=1, eos_token_id=2)
+    LlamaForCausalLM(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return str(path)
+
+
+@pytest.mark.slow
+def test_cold_loads_of_the_same_transformers_model_twice_and_of_two_models_at_once_all_succeed(tmp_path):
+    """In a fresh interpreter (transformers not yet imported), FAST and THINKING of two models
+    load at the same moment: each torch load used to see the others' meta-device parameters,
+    and the import race read as a missing package."""
+    import subprocess
+    import sys
+
+    first = tiny_transformers_model(tmp_path / "one", layers=2)
+    second = tiny_transformers_model(tmp_path / "two", layers=3)
+    env = {**__import__("os").environ, "COUNCIL_DEVICE": "cpu"}
+    run = subprocess.run([sys.executable, "-c", COLD_LOADS, first, second], capture_output=True, text=True,
+                         timeout=600, env=env)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-4000:]
