@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/council
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: run install test test-fast test-slow worker bench bench-pipeline migrate
+.PHONY: run install test test-fast test-slow worker bench bench-pipeline bench-app migrate
 
 # constraints.txt holds what only this kind of machine needs (the CPU torch build on disk).
 $(VENV)/installed: pyproject.toml constraints.txt
@@ -19,6 +19,7 @@ $(VENV)/installed: pyproject.toml constraints.txt
 install: $(VENV)/installed
 
 migrate: install
+	$(PY) manage.py ensure_database
 	$(PY) manage.py migrate --noinput
 
 run: migrate
@@ -45,5 +46,11 @@ bench: install
 
 # The latency the web stack adds to streamed tokens, on the local Postgres and Redis.
 bench-pipeline: install
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) manage.py ensure_database
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) manage.py migrate --noinput -v0
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) manage.py bench_pipeline
+
+# FAST through the whole product against raw llama.cpp, and columns sharing the cores:
+# the embedded default and Postgres + Redis + a Celery worker. ARGS=--quick for a short run.
+bench-app: install
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) manage.py bench_app $(ARGS)

@@ -5,7 +5,7 @@ and nothing deeper. Importable without a GPU, without vLLM and without torch: he
 imports happen inside the engine that needs them.
 """
 
-from inference.bench import bench_model
+from inference.bench import RawChat, bench_model
 from inference.bundled import BUNDLED, BundledModel
 from inference.engines.base import Engine, Option, Timings, extra_from_options
 from inference.engines.base import option_errors as _option_errors
@@ -18,7 +18,9 @@ from inference.quality import measure as measure_quality
 from inference.quality import not_measured as quality_not_measured
 from inference.quantization import GGUF_TYPES, VLLM_RELEASE, quantization_error
 from inference.registry import clear as clear_engines
-from inference.registry import engine_options, get_engine
+from inference.registry import engine_options, get_engine, get_engine_timed
+from inference.registry import is_loaded as is_engine_loaded
+from inference.registry import preload as preload_engines
 from inference.registry import install as install_engine
 from inference.registry import loaded as loaded_engines
 from inference.types import DeltaKind, EnginePlan, GenerationRequest, Message, Metrics, Mode, ModelSpec, StreamEvent
@@ -46,6 +48,7 @@ __all__ = [
     "BUNDLED",
     "GGUF_TYPES",
     "QUANTIZATIONS",
+    "RawChat",
     "SPECULATIVE_METHODS",
     "THINKING_DTYPES",
     "VLLM_RELEASE",
@@ -71,12 +74,15 @@ __all__ = [
     "engine_options",
     "extra_from_options",
     "get_engine",
+    "get_engine_timed",
     "install_engine",
     "is_bundled",
+    "is_engine_loaded",
     "known_quantization",
     "loaded_engines",
     "measure_quality",
     "option_errors",
+    "preload_engines",
     "quality_not_measured",
     "reasoning_budget",
     "quantization_error",

@@ -176,6 +176,48 @@ def raw_llamacpp(path: str, n_ctx: int):
     return run
 
 
+class RawChat:
+    """llama-cpp-python alone on a model's GGUF file, every core: the reference `make bench-app` divides by.
+
+    Its own `create_chat_completion` where the file has a chat template; for a base model
+    with none, `create_completion` on the prompt as the engines render it.
+    """
+
+    def __init__(self, spec) -> None:
+        from llama_cpp import Llama
+
+        from inference import gguf
+
+        cores = len(os.sched_getaffinity(0))
+        self.path = gguf.path_for(spec)
+        self.spec = spec
+        with gguf.open_lock:
+            self.llm = Llama(model_path=self.path, n_ctx=spec.context_length, n_threads=cores, n_threads_batch=cores,
+                             verbose=False)
+
+    def series(self, prompt: str, max_tokens: int, temperature: float, top_p: float, seed: int) -> list[tuple[float, int]]:
+        """[(time.time(), tokens so far)] for each streamed token of one generation."""
+        from inference import gguf
+
+        kwargs = dict(max_tokens=max_tokens, temperature=temperature, top_p=top_p, top_k=0, min_p=0.0,
+                      repeat_penalty=1.0, stream=True, seed=seed)
+        if self.llm.metadata.get("tokenizer.chat_template"):
+            chunks = self.llm.create_chat_completion(messages=[{"role": "user", "content": prompt}], **kwargs)
+            text = lambda chunk: chunk["choices"][0]["delta"].get("content")  # noqa: E731
+        else:
+            rendered = gguf.chat_format_of_file(self.path, self.spec.chat_template).render((Message("user", prompt),))
+            chunks = self.llm.create_completion(rendered, **kwargs)
+            text = lambda chunk: chunk["choices"][0]["text"]  # noqa: E731
+        series = []
+        for chunk in chunks:
+            if text(chunk):
+                series.append((time.time(), len(series) + 1))
+        return series
+
+    def close(self) -> None:
+        self.llm.close()
+
+
 def llamacpp_logits(path: str, ids: list[int]):
     """Logits after every position of `ids` from llama.cpp (teacher forcing).  # [T, V]"""
     import numpy as np

@@ -23,12 +23,11 @@ _started = threading.Event()
 
 def pairs(queues: list[str] | None = None) -> list:
     """(spec, mode) to load, FAST of every model before any THINKING."""
-    from inference import bundled
-    from inference.types import Mode
+    from inference import BUNDLED, Mode
 
     from council.catalog.models import LanguageModel
 
-    models = LanguageModel.objects.filter(enabled=True).filter(Q(preload=True) | Q(source__in=list(bundled.BUNDLED)))
+    models = LanguageModel.objects.filter(enabled=True).filter(Q(preload=True) | Q(source__in=list(BUNDLED)))
     if queues is not None:
         models = models.filter(queue__in=queues)
     specs = [model.to_spec() for model in models]
@@ -36,7 +35,7 @@ def pairs(queues: list[str] | None = None) -> list:
 
 
 def _run(queues) -> None:
-    from inference import registry
+    from inference import preload_engines
 
     try:
         wanted = pairs(queues)
@@ -47,7 +46,7 @@ def _run(queues) -> None:
         connection.close()
     if wanted:
         log.info("preloading %d engines in the background", len(wanted))
-    registry.preload(wanted)
+    preload_engines(wanted)
 
 
 def start(queues: list[str] | None = None) -> threading.Thread | None:

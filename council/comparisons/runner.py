@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 import time
 
+from django.db import connection
 from django.db.models import F, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
@@ -14,7 +17,9 @@ from council.comparisons.events import Publisher, status_message
 from council.comparisons.models import Response, Status
 from council.comparisons.streaming import DeltaBuffer, LiveFigures
 from council.comparisons.sweeper import Heartbeat
-from inference import EngineError, GenerationRequest, Message, Metrics, Mode, StreamEvent, get_engine, resolve
+from inference import (
+    EngineError, GenerationRequest, Message, Metrics, Mode, StreamEvent, get_engine_timed, is_engine_loaded, resolve,
+)
 
 log = logging.getLogger(__name__)
 
@@ -91,11 +96,18 @@ def build_request(response: Response, plan) -> GenerationRequest:
 
 
 class ResponseSink:
-    """Stores and publishes one response's text as coalesced, numbered chunks.
+    """Stores and publishes one response's text from a writer thread, off the decoding thread.
 
-    Each chunk is appended in the database *before* it is published, so a client that
-    joins the group and then reads the row never misses a chunk: what was published
-    before it joined is in the row, and what comes after reaches it live (seq > row's).
+    The decoding thread only hands each delta over (`add`: a queue put); the writer
+    coalesces them into numbered chunks (DeltaBuffer: about every 50 ms or 16 tokens, and
+    one chunk per kind of everything that piled up while a write was slow), appends each
+    chunk to the row, then publishes it. So a slow database or channel layer makes chunks
+    bigger, never decoding slower. Appending *before* publishing means a client that joins
+    the group and then reads the row never misses a chunk: what was published before it
+    joined is in the row, and what comes after reaches it live (seq > row's).
+
+    The writer also reads the stop flag (every CANCEL_CHECK_SECONDS) and tells the engine,
+    so the decoding thread never waits on the cache either.
     """
 
     def __init__(self, response: Response, publisher: Publisher):
@@ -106,49 +118,36 @@ class ResponseSink:
         self.parts = {"answer": [response.text], "reasoning": [response.reasoning]}
         self.first_token_at = None
         self.wanted = True  # False once the row stops being ours (deleted, or failed by the sweeper)
+        self.stopped = False  # the writer asked the engine to stop (a Stop, or the row is no longer ours)
+        self._inbox: queue.SimpleQueue = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+        self._on_stop = None
+        self._stored_any = False
 
-    def add(self, event: StreamEvent) -> bool:
-        """Take one engine delta; False when nobody wants this response any more."""
+    def start(self, on_stop) -> None:
+        """Start the writer; `on_stop()` is called once when the answer must stop (engine.cancel)."""
+        self._on_stop = on_stop
+        self.live.started = time.monotonic()  # time to first token counts from here, never the load
+        self._writer = threading.Thread(target=self._write_loop, name=f"writer-{self.response.id}", daemon=True)
+        self._writer.start()
+
+    def add(self, event: StreamEvent) -> None:
+        """Take one engine delta (decoding thread): a timestamp and a queue put, nothing that waits."""
         self.live.token()
         if self.first_token_at is None:
             self.first_token_at = timezone.now()
-        for chunk in self.buffer.add(event.text, event.kind.value):
-            self._emit(chunk)
-        return self.wanted
+        self._inbox.put((event.text, event.kind.value, time.monotonic(), time.time()))
 
-    def _emit(self, chunk) -> None:
-        self.parts[chunk.kind].append(chunk.text)
-        field = "text" if chunk.kind == "answer" else "reasoning"
-        stored = Response.objects.filter(id=self.response.id, status=Status.RUNNING).update(
-            **{field: Concat(F(field), Value(chunk.text))},
-            seq=chunk.seq,
-            first_token_at=self.first_token_at,
-            heartbeat_at=timezone.now(),
-        )
-        if not stored:
-            self.wanted = False
-            return
-        self.publisher.send(
-            {
-                "type": "response.delta",
-                "response_id": str(self.response.id),
-                "seq": chunk.seq,
-                "text": chunk.text,
-                "kind": chunk.kind,
-                "live": self.live.as_dict(),
-                # wall-clock seconds: when the chunk's first token left the engine, and when
-                # the chunk was published; `make bench-pipeline` measures from them.
-                "timing": {"first_token_at": chunk.first_token_at, "sent_at": time.time()},
-            }
-        )
-
-    def finish(self, terminal: StreamEvent, describe: dict | None = None) -> str | None:
-        """Write the terminal state and publish it; None if the row was no longer ours."""
-        chunk = self.buffer.flush()
-        if chunk is not None:
-            self._emit(chunk)
+    def finish(self, terminal: StreamEvent, describe: dict | None = None, load_ms: float | None = None) -> str | None:
+        """Let the writer store everything, then write the terminal state and publish it; None if the row was no longer ours."""
+        if self._writer is not None:
+            self._inbox.put(_END)
+            self._writer.join()
+        else:
+            self._write_chunks(self.buffer.flush())
         status = _TERMINAL_STATUS[terminal.type]
         metrics = _metrics_dict(terminal.metrics, self.live, describe)
+        metrics["load_ms"] = load_ms
         error = terminal.error or ""
         if terminal.detail:  # a remote server's own words: the log, never the column
             log.warning("response %s failed: %s Server said: %s", self.response.id, error, terminal.detail)
@@ -167,6 +166,102 @@ class ResponseSink:
             return None
         self.publisher.send(status_message(self.response.id, status, metrics, error or None))
         return status
+
+    # -- the writer thread
+
+    def _write_loop(self) -> None:
+        next_check = 0.0
+        try:
+            ended = False
+            while not ended:
+                due = self.buffer.due()
+                wait = CANCEL_CHECK_SECONDS if due is None else max(0.0, min(due - time.monotonic(), CANCEL_CHECK_SECONDS))
+                items = []
+                try:
+                    items.append(self._inbox.get(timeout=wait))
+                    while True:  # everything that piled up while the last write ran
+                        items.append(self._inbox.get_nowait())
+                except queue.Empty:
+                    pass
+                chunks = []
+                for item in items:
+                    if item is _END:
+                        ended = True
+                        break
+                    text, kind, at, wall = item
+                    chunks += self.buffer.add(text, kind, at=at, wall=wall)
+                if ended or self.buffer.overdue():
+                    chunks += filter(None, [self.buffer.flush()])
+                self._write_chunks(*chunks)
+                if not self.stopped and time.monotonic() >= next_check and not ended:
+                    next_check = time.monotonic() + CANCEL_CHECK_SECONDS
+                    if not self.wanted or cancellation.is_cancel_requested(self.response.id):
+                        self._stop()
+        except Exception:
+            log.exception("response %s: storing its text failed; the rest is written when it ends", self.response.id)
+            self._drain_after_failure()
+        finally:
+            connection.close()  # this thread's own database connection
+
+    def _drain_after_failure(self) -> None:
+        """Keep the text in memory so that `finish` stores it whole, and keep the engine told."""
+        while True:
+            item = self._inbox.get()
+            if item is _END:
+                break
+            text, kind, at, wall = item
+            for chunk in self.buffer.add(text, kind, at=at, wall=wall):
+                self.parts[chunk.kind].append(chunk.text)
+        chunk = self.buffer.flush()
+        if chunk is not None:
+            self.parts[chunk.kind].append(chunk.text)
+
+    def _stop(self) -> None:
+        self.stopped = True
+        if self._on_stop is not None:
+            self._on_stop()
+
+    def _write_chunks(self, *chunks) -> None:
+        for chunk in self.buffer.merge([c for c in chunks if c is not None]):
+            self.parts[chunk.kind].append(chunk.text)
+            if not self.wanted:
+                continue
+            if not self._store(chunk):
+                self.wanted = False
+                self._stop()
+                continue
+            self._publish(chunk)
+
+    def _store(self, chunk) -> bool:
+        """Append the chunk to the row; False when the row is no longer ours."""
+        field = "text" if chunk.kind == "answer" else "reasoning"
+        first = {} if self._stored_any else {"metrics": {}}  # the "loading" note ends with the first token
+        self._stored_any = True
+        return bool(Response.objects.filter(id=self.response.id, status=Status.RUNNING).update(
+            **first,
+            **{field: Concat(F(field), Value(chunk.text))},
+            seq=chunk.seq,
+            first_token_at=self.first_token_at,
+            heartbeat_at=timezone.now(),
+        ))
+
+    def _publish(self, chunk) -> None:
+        self.publisher.send(
+            {
+                "type": "response.delta",
+                "response_id": str(self.response.id),
+                "seq": chunk.seq,
+                "text": chunk.text,
+                "kind": chunk.kind,
+                "live": self.live.as_dict(),
+                # wall-clock seconds: when the chunk's first token left the engine, and when
+                # the chunk was published; `make bench-pipeline` measures from them.
+                "timing": {"first_token_at": chunk.first_token_at, "sent_at": time.time()},
+            }
+        )
+
+
+_END = object()
 
 
 def _metrics_dict(metrics: Metrics | None, live: LiveFigures, describe: dict | None) -> dict:
@@ -193,32 +288,27 @@ def _run_claimed(response: Response) -> str | None:
     publisher = Publisher(response.comparison_id)
     sink = ResponseSink(response, publisher)
     describe = None
+    load_ms = None
     try:
         spec = response.model.to_spec()
         mode = Mode(response.mode)
         request = build_request(response, resolve(spec, mode))
-        # Stored before the running status goes out, so the re-rendered column shows it.
-        Response.objects.filter(id=response.id).update(truncated_turns=response.truncated_turns)
+        # Stored before the running status goes out, so the re-rendered column shows them:
+        # a column whose model is not loaded yet says so until its first token.
+        loading = not is_engine_loaded(spec, mode)
+        Response.objects.filter(id=response.id).update(
+            truncated_turns=response.truncated_turns, metrics={"loading": True} if loading else {}
+        )
         publisher.send(status_message(response.id, Status.RUNNING))
-        engine = get_engine(spec, mode)
+        engine, load_ms = get_engine_timed(spec, mode)
         describe = engine.describe()
+        sink.start(on_stop=lambda: engine.cancel(request.request_id))
         terminal = StreamEvent.failed("The engine ended its stream without a final event.")
-        cancel_sent = False
-        next_check = 0.0  # the stop flag is read at most every CANCEL_CHECK_SECONDS, not per token
         for event in engine.stream(request):
             if event.terminal:
                 terminal = event
                 break
-            wanted = sink.add(event)
-            if cancel_sent:
-                continue
-            stop = not wanted
-            if not stop and time.monotonic() >= next_check:
-                stop = cancellation.is_cancel_requested(response.id)
-                next_check = time.monotonic() + CANCEL_CHECK_SECONDS
-            if stop:
-                engine.cancel(request.request_id)
-                cancel_sent = True
+            sink.add(event)
         else:
             if cancellation.is_cancel_requested(response.id):
                 terminal = StreamEvent.cancelled()
@@ -232,7 +322,7 @@ def _run_claimed(response: Response) -> str | None:
         log.exception("response %s failed", response.id)
         terminal = StreamEvent.failed(f"The model failed: {exc.__class__.__name__}: {exc}")
     try:
-        status = sink.finish(terminal, describe)
+        status = sink.finish(terminal, describe, load_ms)
     finally:
         cancellation.forget(response.id)
         publisher.close()

@@ -36,27 +36,54 @@ class DeltaBuffer:
     _first_at: float = 0.0
     _last_flush: float = float("-inf")
 
-    def add(self, text: str, kind: str) -> list[Chunk]:
+    def add(self, text: str, kind: str, at: float | None = None, wall: float | None = None) -> list[Chunk]:
+        """Take one token's text; the chunks ready to leave. `at` / `wall`: when the token left the engine
+        (clock / wall-clock time), when a writer thread takes it later than that."""
+        now = self.clock() if at is None else at
         ready = []
         if self._parts and kind != self._kind:
-            ready.append(self._take())
+            ready.append(self._take(now))
         if not self._parts:
-            self._since = self.clock()
-            self._first_at = self.wall()
+            self._since = now
+            self._first_at = self.wall() if wall is None else wall
             self._kind = kind
         self._parts.append(text)
-        now = self.clock()
         quiet = len(self._parts) == 1 and now - self._last_flush >= self.interval
         if quiet or len(self._parts) >= self.max_tokens or now - self._since >= self.interval:
-            ready.append(self._take())
+            ready.append(self._take(now))
         return ready
 
     def flush(self) -> Chunk | None:
-        return self._take() if self._parts else None
+        return self._take(self.clock()) if self._parts else None
 
-    def _take(self) -> Chunk:
+    def due(self) -> float | None:
+        """The clock time by which the parts held must leave; None when none are held."""
+        return self._since + self.interval if self._parts else None
+
+    def overdue(self) -> bool:
+        return bool(self._parts) and self.clock() >= self._since + self.interval
+
+    def merge(self, chunks: list[Chunk]) -> list[Chunk]:
+        """The latest `chunks` as one chunk per run of a kind, numbered on from the first.
+
+        A writer that fell behind (a slow database) catches up in one write, not one per
+        chunk it missed. Only for the chunks this buffer produced last, in order.
+        """
+        merged: list[Chunk] = []
+        for chunk in chunks:
+            if merged and merged[-1].kind == chunk.kind:
+                last = merged[-1]
+                merged[-1] = Chunk(last.seq, last.text + chunk.text, last.kind, last.first_token_at)
+            else:
+                seq = merged[-1].seq + 1 if merged else chunk.seq
+                merged.append(Chunk(seq, chunk.text, chunk.kind, chunk.first_token_at))
+        if merged:
+            self.seq = merged[-1].seq
+        return merged
+
+    def _take(self, now: float) -> Chunk:
         self.seq += 1
-        self._last_flush = self.clock()
+        self._last_flush = now
         chunk = Chunk(self.seq, "".join(self._parts), self._kind, self._first_at)
         self._parts = []
         return chunk

@@ -74,6 +74,7 @@ def test_it_reads_a_comparison_back_with_every_documented_field(alice_client, bu
     assert set(response["metrics"]) == {
         "prompt_tokens", "completion_tokens", "reasoning_tokens", "ttft_ms", "decode_tokens_per_s", "total_ms",
         "draft_tokens", "accepted_tokens", "engine", "quantization", "speculation",
+        "threads", "cores", "concurrent_streams", "batch_size", "decode_by_condition", "load_ms",
     }
 
 

@@ -129,3 +129,109 @@ def test_the_runner_stores_how_many_earlier_turns_it_left_out_to_fit_the_context
     assert run_response(second.id) == Status.DONE
     stored = Response.objects.get(id=second.id)
     assert stored.truncated_turns == 1 and stored.metrics["prompt_tokens"] < 100
+
+
+class ScriptedEngine:
+    """Stands in for a model whose timing the test controls (the runner's logic does not depend on one)."""
+
+    def __init__(self, tokens: int, on_done=None):
+        self.tokens = tokens
+        self.on_done = on_done
+        self.cancelled = []
+
+    def stream(self, request):
+        from inference.types import Metrics, StreamEvent
+
+        for i in range(self.tokens):
+            yield StreamEvent.delta(f"t{i} ")
+        if self.on_done:
+            self.on_done()
+        yield StreamEvent.done(Metrics(completion_tokens=self.tokens, engine="scripted"))
+
+    def cancel(self, request_id):
+        self.cancelled.append(request_id)
+
+    def describe(self):
+        return {"backend": "scripted"}
+
+
+@pytest.fixture
+def scripted(monkeypatch):
+    """Installs a ScriptedEngine as the engine of any model; `load_seconds` makes its load take that long."""
+    from inference import registry
+
+    def use(engine, load_seconds=0.0):
+        def load(spec, plan):
+            import time
+
+            time.sleep(load_seconds)
+            return engine
+
+        registry.clear()
+        monkeypatch.setattr(registry, "_load", load)
+        return engine
+
+    yield use
+    registry.clear()
+
+
+def test_a_slow_database_does_not_slow_decoding(alice, bundled, scripted, monkeypatch):
+    """The first append waits until the engine has produced its last token: were storing on the
+    decoding thread, the engine could never get there and the wait would time out."""
+    import threading
+
+    from council.comparisons.runner import ResponseSink
+
+    engine_done = threading.Event()
+    waited = []
+    store = ResponseSink._store
+
+    def slow_store(self, chunk):
+        if not waited:
+            waited.append(engine_done.wait(timeout=30))
+        return store(self, chunk)
+
+    monkeypatch.setattr(ResponseSink, "_store", slow_store)
+    scripted(ScriptedEngine(tokens=300, on_done=engine_done.set))
+    response = make_response(alice, bundled["smollm2-135m-instruct"])
+    listener = Listener(response.comparison_id)
+    assert run_response(response.id) == Status.DONE
+    assert waited == [True]
+    stored = Response.objects.get(id=response.id)
+    deltas = [m for m in listener.drain() if m["type"] == "response.delta"]
+    assert stored.text == "".join(f"t{i} " for i in range(300)) == "".join(d["text"] for d in deltas)
+    # What piled up behind the slow write left in one chunk, numbered on without a gap.
+    assert [d["seq"] for d in deltas] == list(range(1, len(deltas) + 1)) and len(deltas) <= 3
+    assert stored.seq == deltas[-1]["seq"]
+
+
+def test_the_load_an_answer_waited_for_is_its_own_figure_never_part_of_ttft(alice, bundled, scripted):
+    """The scripted engine reports no TTFT of its own, so the runner's figure is the one stored.
+    Its first token comes at once after a 1.5 s load; the margin is the load itself."""
+    scripted(ScriptedEngine(tokens=5), load_seconds=1.5)
+    response = make_response(alice, bundled["smollm2-135m-instruct"])
+    assert run_response(response.id) == Status.DONE
+    metrics = Response.objects.get(id=response.id).metrics
+    assert metrics["load_ms"] >= 1500
+    assert metrics["ttft_ms"] < 1500
+    again = make_response(alice, bundled["smollm2-135m-instruct"])
+    assert run_response(again.id) == Status.DONE
+    assert Response.objects.get(id=again.id).metrics["load_ms"] is None  # loaded already: nothing to wait for
+
+
+def test_a_column_whose_model_is_loading_says_so_until_its_first_token(alice, bundled, scripted, monkeypatch):
+    from council.comparisons.runner import ResponseSink
+
+    seen = []
+    store = ResponseSink._store
+
+    def spy(self, chunk):
+        seen.append(Response.objects.get(id=self.response.id).metrics)
+        return store(self, chunk)
+
+    monkeypatch.setattr(ResponseSink, "_store", spy)
+    scripted(ScriptedEngine(tokens=3))
+    response = make_response(alice, bundled["smollm2-135m-instruct"])
+    assert run_response(response.id) == Status.DONE
+    assert seen[0] == {"loading": True}
+    assert "loading" not in Response.objects.get(id=response.id).metrics
