@@ -7,6 +7,7 @@ check has landed (or QUALITY_WAIT_SECONDS after the last answer ended, if none c
 """
 
 import asyncio
+import logging
 import json
 
 from asgiref.sync import sync_to_async
@@ -19,6 +20,8 @@ from council.comparisons.access import get_comparison_for_user
 from council.comparisons.events import group_for, status_message
 from council.comparisons.models import TERMINAL, Response
 from council.comparisons.serializers import comparison_json
+
+log = logging.getLogger(__name__)
 
 KEEPALIVE_SECONDS = 15
 MAX_STREAM_SECONDS = 3600
@@ -89,7 +92,18 @@ async def event_stream(comparison_id, snapshot_of, scrub=None) -> StreamingHttpR
 
         async def pump():
             while True:
-                inbox.put_nowait(await layer.receive(channel))
+                try:
+                    message = await layer.receive(channel)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    # redis-py 8 can time a blocking read out just as channels_redis's 5 s
+                    # BZPOPMIN returns empty; an uncaught error here ended every later event
+                    # of the stream. Receive again (messages wait in Redis meanwhile).
+                    log.debug("SSE receive failed (%s: %s); receiving again", type(exc).__name__, exc)
+                    await asyncio.sleep(0.1)
+                    continue
+                inbox.put_nowait(message)
 
         reader = asyncio.create_task(pump())
         try:
