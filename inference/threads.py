@@ -43,6 +43,7 @@ COUNCIL_THREADS / taskset.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import threading
 import time
@@ -58,7 +59,9 @@ def budget() -> int:
     return _affinity()
 
 
+@functools.lru_cache(maxsize=1)
 def _affinity() -> int:
+    """Read once: a system call per decode step costs more than the rest of the step's bookkeeping."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux
@@ -160,7 +163,9 @@ class _Pool:
 
     def share(self, lease: Lease) -> int:
         """Caller holds cond."""
-        cores = budget()
+        return self._share(lease, budget())
+
+    def _share(self, lease: Lease, cores: int) -> int:
         if lease not in self.consumers:
             return cores
         base, extra = divmod(cores, len(self.consumers))
@@ -173,9 +178,10 @@ class _Pool:
         with self.cond:
             self.queue.append(ticket)
             while True:
-                n = self.share(lease)
+                cores = budget()
+                n = self._share(lease, cores)
                 # A budget lowered below one step's share must not block it forever.
-                fits = self.in_use + n <= max(budget(), n)
+                fits = self.in_use + n <= max(cores, n)
                 if self.queue[0] is ticket and (fits or self.in_use == 0):
                     self.queue.popleft()
                     self.in_use += n
