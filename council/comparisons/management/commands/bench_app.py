@@ -444,7 +444,7 @@ class Command(BaseCommand):
     def _stack(self, variant, quick, options, samplings, max_tokens, repeat) -> dict:
         """Run the stack in a child process whose settings point at that stack's database."""
         workdir = Path(tempfile.mkdtemp(prefix=f"council-bench-{variant}-"))
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
+        env = dict(os.environ)  # the child runs manage.py in ROOT, so ROOT's code is what it imports
         if variant == "embedded":
             env.pop("DATABASE_URL", None)
             env.pop("REDIS_URL", None)
