@@ -110,7 +110,7 @@ CELERY_TASK_DEFAULT_QUEUE = "cpu"
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# One Redis list per priority on each queue (0 served first; see comparisons/dispatch.py).
+# One Redis list per priority on each queue (0 served first; see council/background.py).
 # The queue order stays round-robin: kombu's BRPOP already lists every queue's priority-0
 # list before any priority-1 list, and round-robin keeps a worker serving several queues
 # fair between them at equal priority.
@@ -160,7 +160,6 @@ COUNCIL_LOGIN_FAILURES_PER_ACCOUNT = env_int("COUNCIL_LOGIN_FAILURES_PER_ACCOUNT
 COUNCIL_LOGIN_FAILURES_PER_ADDRESS = env_int("COUNCIL_LOGIN_FAILURES_PER_ADDRESS", 20)
 COUNCIL_LOGIN_LOCKOUT_SECONDS = env_int("COUNCIL_LOGIN_LOCKOUT_SECONDS", 900)
 
-COUNCIL_DEVICE = env_str("COUNCIL_DEVICE", "auto")
 COUNCIL_REGISTER_BUNDLED = env_bool("COUNCIL_REGISTER_BUNDLED", True)
 COUNCIL_MAX_MODELS = env_int("COUNCIL_MAX_MODELS", 8)
 COUNCIL_MAX_PROMPT_CHARS = env_int("COUNCIL_MAX_PROMPT_CHARS", 20_000)

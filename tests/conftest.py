@@ -2,14 +2,14 @@
 
 import os
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 
-from council.lib.net import free_port, wait_for_port
+from council.lib import net
+from council.lib.net import stop as _stop
 
 ROOT = Path(__file__).resolve().parent.parent
 # No sweeper thread in the test process itself (its database is the test's, behind
@@ -52,15 +52,6 @@ def service_env() -> dict:
     return env
 
 
-def _stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=5)
-
-
 requires_services = pytest.mark.skipif(
     not (os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL")),
     reason="needs Postgres and Redis (DATABASE_URL and REDIS_URL; `make test` sets them)",
@@ -73,27 +64,16 @@ def worker_queue(transactional_db):
     return f"test-{uuid.uuid4().hex[:8]}"
 
 
-def start_worker(queue: str, log_path: Path, **env) -> subprocess.Popen:
+def start_worker(queue: str, log_path: Path, concurrency: int = 2, **env) -> subprocess.Popen:
     """A real `celery worker` process on Redis and the test database, serving `queue`."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "council", "worker", "-Q", queue,
-         "--pool", "threads", "--concurrency", "2", "-l", "INFO", "--without-gossip", "--without-mingle"],
-        cwd=ROOT, env={**service_env(), **env}, stdout=open(log_path, "w"), stderr=subprocess.STDOUT,
-    )
+    return net.start_worker(queue, cwd=ROOT, env={**service_env(), **env}, log=open(log_path, "w"),
+                            concurrency=concurrency)
 
 
 def start_daphne(log_path: Path, **env) -> tuple[subprocess.Popen, str]:
     """The real ASGI server on a free loopback port, and its base URL, once it listens."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "council.asgi:application"],
-        cwd=ROOT, env={**service_env(), **env}, stdout=open(log_path, "w"), stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_for_port(port, process)
-    except Exception:
-        _stop(process)
-        raise
+    port = net.free_port()
+    process = net.start_daphne(port, cwd=ROOT, env={**service_env(), **env}, log=open(log_path, "w"))
     return process, f"http://127.0.0.1:{port}"
 
 

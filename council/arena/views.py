@@ -12,7 +12,7 @@ from council.arena.models import Battle, BattleMode
 from council.arena.pages import battle_context
 from council.comparisons.access import get_response_for_user
 from council.comparisons.actions import Conflict
-from council.comparisons.errors import SubmissionError
+from council.comparisons.errors import SubmissionError, with_retry_after
 
 RECENT_BATTLES = 20
 
@@ -34,10 +34,7 @@ def home(request):
 
 def _refused(page, exc):
     """`page(error, status)` again with the reason: the error's status (409 for a Conflict), and its Retry-After."""
-    response = page(str(exc), 409 if isinstance(exc, Conflict) else exc.status)
-    if getattr(exc, "retry_after", None):
-        response["Retry-After"] = str(exc.retry_after)
-    return response
+    return with_retry_after(page(str(exc), 409 if isinstance(exc, Conflict) else exc.status), exc)
 
 
 @require_POST

@@ -10,10 +10,12 @@ import functools
 import logging
 import time
 
+from celery import shared_task
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from council.background import run_in_background
 from inference import EngineError, GenerationRequest, Message, Mode, bench_model, get_engine, is_bundled
 
 log = logging.getLogger(__name__)
@@ -154,7 +156,17 @@ def _speed_only(spec, max_tokens: int) -> dict:
     }
 
 
-JOBS = {"test_load": run_test_load, "benchmark": run_benchmark}
+@shared_task(name="catalog.test_load", ignore_result=True)
+def test_load_task(model_id: int, modes=MODES) -> None:
+    run_test_load(model_id, modes=tuple(modes))
+
+
+@shared_task(name="catalog.benchmark", ignore_result=True)
+def benchmark_task(model_id: int, max_tokens: int = BENCH_MAX_TOKENS) -> None:
+    run_benchmark(model_id, max_tokens=max_tokens)
+
+
+JOBS = {"test_load": (run_test_load, test_load_task), "benchmark": (run_benchmark, benchmark_task)}
 
 
 def enqueue(job: str, model, **options) -> str:
@@ -162,13 +174,9 @@ def enqueue(job: str, model, **options) -> str:
 
     Returns where it went, for the admin's message.
     """
+    run, task = JOBS[job]
     if settings.COUNCIL_INPROCESS_TASKS:
-        from council.comparisons.dispatch import run_in_background
-
-        run_in_background(functools.partial(JOBS[job], model.pk, **options))
+        run_in_background(functools.partial(run, model.pk, **options))
         return "this process"
-    from council.catalog import tasks
-
-    task = {"test_load": tasks.test_load_task, "benchmark": tasks.benchmark_task}[job]
     task.apply_async(args=[model.pk], kwargs=options, queue=model.queue)
     return f"queue {model.queue}"

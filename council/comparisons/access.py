@@ -2,7 +2,13 @@
 
 from django.http import Http404
 
+from council.catalog.models import LanguageModel
 from council.comparisons.models import Comparison, Response
+
+
+def models_for(user):
+    """The models `user` may choose: the enabled ones, every one for staff."""
+    return LanguageModel.objects.all() if user.is_staff else LanguageModel.objects.filter(enabled=True)
 
 
 def comparisons_for(user):

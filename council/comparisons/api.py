@@ -8,10 +8,9 @@ from django.http import Http404, JsonResponse
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from council.catalog.models import LanguageModel
 from council.comparisons import actions, submission
-from council.comparisons.errors import SubmissionError
-from council.comparisons.access import get_comparison_for_user, get_response_for_user
+from council.comparisons.errors import SubmissionError, with_retry_after
+from council.comparisons.access import get_comparison_for_user, get_response_for_user, models_for
 from council.comparisons.search import threads_matching
 from council.comparisons.serializers import comparison_json, comparison_url, response_json
 from council.lib import jsonbody
@@ -38,10 +37,7 @@ def api_endpoint(view):
         except Http404 as exc:
             return error(str(exc) or "Not found.", 404)
         except SubmissionError as exc:
-            response = error(str(exc), exc.status)
-            if exc.retry_after:
-                response["Retry-After"] = str(exc.retry_after)
-            return response
+            return with_retry_after(error(str(exc), exc.status), exc)
         except actions.Conflict as exc:
             return error(str(exc), 409)
 
@@ -76,7 +72,7 @@ json_body = _json_body  # the name other apps' API views import
 @require_GET
 @api_endpoint
 def models(request):
-    queryset = LanguageModel.objects.all() if request.user.is_staff else LanguageModel.objects.filter(enabled=True)
+    queryset = models_for(request.user)
     return JsonResponse(
         [{"slug": m.slug, "name": m.name, "backend": m.backend, "queue": m.queue, "enabled": m.enabled} for m in queryset],
         safe=False,

@@ -8,15 +8,10 @@ Celery over Redis, or an in-process pool in embedded mode; both serve the same o
   never holds another user's new answer behind all of it.
 - `enqueue(responses, background=True)`: at `PRIORITY_BACKGROUND`, behind every waiting
   interactive answer (prompt-set items, anything no one is watching).
-- `submit(task, *args, queue=..., priority=...)`: any other Celery task (a quality check,
-  a synthesis step) at a priority of the caller's choice; `PRIORITY_BACKGROUND` for work
-  that can wait.
-- `run_in_background(func, *args, priority=...)`: a plain function on the in-process pool.
 
-Priorities are 0 (served first) to `PRIORITY_BACKGROUND` (served last); among equal
-priorities, first queued is first served. Redis keeps one list per priority on each queue
-(CELERY_BROKER_TRANSPORT_OPTIONS in settings), so a task already taken by a worker (at
-most one per worker slot with prefetch 1) is the only one that can jump the order.
+Any other task (a quality check, a synthesis step, a catalog measurement) goes through
+council/background.py (`submit`, `run_in_background`), which holds the priorities and
+the in-process pool.
 
 Starting an answer is two steps: `limits.check()` (inside the transaction that creates or
 requeues the rows), then `enqueue()` after commit.
@@ -24,25 +19,23 @@ requeues the rows), then `enqueue()` after commit.
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import logging
-import threading
 from collections import Counter
-from concurrent.futures import Future
 
 from django.conf import settings
-from django.db import close_old_connections
 from django.utils import timezone
 
+from council.background import (  # noqa: F401  the priorities, re-exported for the comparisons app
+    PRIORITY_BACKGROUND,
+    PRIORITY_INTERACTIVE,
+    PRIORITY_SEP,
+    PRIORITY_STEPS,
+    run_in_background,
+    submit,
+)
 from council.comparisons.errors import QueueUnavailable
 
 log = logging.getLogger(__name__)
-
-PRIORITY_INTERACTIVE = 0  # a user's first waiting answer; each further one waits one step more
-PRIORITY_BACKGROUND = 9  # after every interactive task on the same queue
-PRIORITY_STEPS = list(range(PRIORITY_BACKGROUND + 1))  # kombu's Redis transport: one list each
-PRIORITY_SEP = "\x06\x16"  # kombu's default separator in those lists' keys: "<queue><sep><priority>"
 
 
 def check_available() -> None:
@@ -103,16 +96,6 @@ def enqueue(responses, *, background: bool = False) -> None:
             _fail_unqueued(response, f"The task queue is unreachable ({exc.__class__.__name__}); try again.")
 
 
-def submit(task, *args, queue: str, priority: int = PRIORITY_INTERACTIVE):
-    """Send a Celery task (a `@shared_task`) to `queue` at `priority`; in embedded mode, run it in process.
-
-    Raises whatever the broker raises when it is down: the caller knows what that means.
-    """
-    if settings.COUNCIL_INPROCESS_TASKS:
-        return run_in_background(task, *args, priority=priority)
-    return task.apply_async(args=list(args), queue=queue, priority=priority)
-
-
 def _fail_unqueued(response, message: str) -> None:
     from council.comparisons.events import publish_status
     from council.comparisons.models import Response, Status
@@ -122,72 +105,3 @@ def _fail_unqueued(response, message: str) -> None:
     )
     if changed:
         publish_status(response.comparison_id, response.id, Status.FAILED, error=message)
-
-
-class PriorityPool:
-    """A fixed set of threads taking work from a priority queue: lowest priority first, then first come."""
-
-    def __init__(self, max_workers: int, thread_name_prefix: str):
-        self.max_workers = max_workers
-        self.thread_name_prefix = thread_name_prefix
-        self._heap: list = []
-        self._order = itertools.count()  # ties in priority go first in, first out
-        self._ready = threading.Condition()
-        self._threads: list[threading.Thread] = []
-
-    def submit(self, priority: int, func, *args) -> Future:
-        future = Future()
-        with self._ready:
-            heapq.heappush(self._heap, (priority, next(self._order), future, func, args))
-            if len(self._threads) < self.max_workers:
-                thread = threading.Thread(
-                    target=self._work, name=f"{self.thread_name_prefix}-{len(self._threads)}", daemon=True
-                )
-                self._threads.append(thread)
-                thread.start()
-            self._ready.notify()
-        return future
-
-    def waiting(self) -> int:
-        with self._ready:
-            return len(self._heap)
-
-    def _work(self) -> None:
-        while True:
-            with self._ready:
-                while not self._heap:
-                    self._ready.wait()
-                _, _, future, func, args = heapq.heappop(self._heap)
-            if not future.set_running_or_notify_cancel():
-                continue
-            try:
-                future.set_result(func(*args))
-            except BaseException as exc:
-                future.set_exception(exc)
-
-
-_pool: PriorityPool | None = None
-_pool_lock = threading.Lock()
-
-
-def run_in_background(func, *args, priority: int = PRIORITY_INTERACTIVE) -> Future:
-    """Run `func(*args)` on the in-process task pool (embedded mode), with fresh DB connections.
-
-    Lower `priority` runs first. Returns the Future, so a caller may wait on it with a timeout.
-    """
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = PriorityPool(max_workers=2, thread_name_prefix="council-task")
-
-    def call():
-        close_old_connections()
-        try:
-            return func(*args)
-        except Exception:
-            log.exception("in-process task %s crashed", getattr(func, "__name__", func))
-            raise
-        finally:
-            close_old_connections()
-
-    return _pool.submit(priority, call)

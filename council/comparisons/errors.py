@@ -15,6 +15,14 @@ class QueueUnavailable(SubmissionError):
     retry_after = 5
 
 
+def with_retry_after(response, exc):
+    """`response` with the Retry-After header `exc` asks for, if it asks for one."""
+    seconds = getattr(exc, "retry_after", None)
+    if seconds:
+        response["Retry-After"] = str(seconds)
+    return response
+
+
 class TooManyRequests(SubmissionError):
     status = 429
 

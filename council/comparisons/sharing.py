@@ -27,16 +27,22 @@ def unshare(request, comparison_id):
 @require_GET
 def shared_page(request, token):
     """The shared turn with the turns that led to it, no Stop or Regenerate; polls (no
-    WebSocket) until all are finished. Later turns of the thread are not shared."""
+    WebSocket) until all are finished, and a poll (htmx) gets the columns alone. Later
+    turns of the thread are not shared."""
     comparison = get_shared_comparison(token)
     responses = list(comparison.responses.select_related("model").order_by("position"))
+    finished = all(r.status in TERMINAL for r in responses)
+    if request.htmx:
+        return render(request, "comparisons/_shared_columns.html", {
+            "responses": responses, "read_only": True, "finished": finished,
+        })
     return render(request, "comparisons/shared.html", {
         "earlier": [(turn, turn.responses.select_related("model").order_by("position"))
                     for turn in comparison.ancestors()],
         "comparison": comparison,
         "responses": responses,
         "read_only": True,
-        "finished": all(r.status in TERMINAL for r in responses),
+        "finished": finished,
         "export_formats": exports.FORMATS,
     })
 

@@ -9,6 +9,7 @@ from django.db import transaction
 
 from council.catalog.models import LanguageModel
 from council.comparisons import dispatch, limits
+from council.comparisons.access import models_for
 from council.comparisons.actions import Conflict
 from council.comparisons.errors import SubmissionError
 from council.comparisons.models import Comparison, Mode, Response, Status
@@ -89,7 +90,7 @@ def parse(data, user) -> Submission:
     slugs = list(dict.fromkeys(slugs))
     if len(slugs) > settings.COUNCIL_MAX_MODELS:
         raise SubmissionError(f"Choose at most {settings.COUNCIL_MAX_MODELS} models per comparison.")
-    available = LanguageModel.objects.all() if user.is_staff else LanguageModel.objects.filter(enabled=True)
+    available = models_for(user)
     found = {m.slug: m for m in available.filter(slug__in=slugs)}
     unknown = [s for s in slugs if s not in found]
     if unknown:

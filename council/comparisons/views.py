@@ -8,7 +8,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from council.catalog.models import LanguageModel
 from council.comparisons import actions, exports, submission
-from council.comparisons.errors import SubmissionError
+from council.comparisons.errors import SubmissionError, with_retry_after
 from council.comparisons.access import get_comparison_for_user, threads_for
 from council.comparisons.models import Mode
 from council.comparisons.search import threads_matching
@@ -46,10 +46,9 @@ def submit(request):
     try:
         comparison = submission.create(request.user, submission.parse(data, request.user))
     except SubmissionError as exc:
-        response = render(request, "comparisons/home.html", _form_context(request, data, str(exc)), status=exc.status)
-        if exc.retry_after:
-            response["Retry-After"] = str(exc.retry_after)
-        return response
+        return with_retry_after(
+            render(request, "comparisons/home.html", _form_context(request, data, str(exc)), status=exc.status), exc
+        )
     return redirect("comparison", comparison.id)
 
 
@@ -83,10 +82,7 @@ def follow_up(request, comparison_id):
             request.user, submission.parse_follow_up({"prompt": prompt}, request.user, parent), parent=parent
         )
     except SubmissionError as exc:
-        response = _render_thread(request, parent, prompt, str(exc), status=exc.status)
-        if exc.retry_after:
-            response["Retry-After"] = str(exc.retry_after)
-        return response
+        return with_retry_after(_render_thread(request, parent, prompt, str(exc), status=exc.status), exc)
     except actions.Conflict as exc:
         return _render_thread(request, parent, prompt, str(exc), status=409)
     return redirect("comparison", comparison.id)

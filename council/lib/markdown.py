@@ -4,8 +4,6 @@ Django-free. The sanitizer runs on the final HTML, so a bug or a feature added t
 parser (or the highlighter) cannot let markup from the model through.
 """
 
-import html
-
 import nh3
 from markdown_it import MarkdownIt
 from pygments import highlight
@@ -56,8 +54,3 @@ def render(source: str) -> str:
         link_rel="noopener noreferrer nofollow",
         filter_style_properties={"text-align"},
     )
-
-
-def escape(source: str) -> str:
-    """Plain text as HTML, for text still streaming (markdown of a half answer would flicker)."""
-    return html.escape(source)

@@ -1,7 +1,8 @@
-"""Loopback helpers for tests and benchmarks that start servers of their own."""
+"""Loopback helpers for tests and benchmarks that start servers of their own: ports, daphne, a Celery worker."""
 
 import socket
 import subprocess
+import sys
 import time
 
 
@@ -24,3 +25,36 @@ def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60) -> 
         except OSError:
             time.sleep(0.2)
     raise TimeoutError(f"nothing listens on {port} after {timeout} s")
+
+
+def start_daphne(port: int, *, cwd, env: dict, log) -> subprocess.Popen:
+    """The real ASGI server on 127.0.0.1:`port`, once it listens; stopped again if it never does."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "council.asgi:application"],
+        cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for_port(port, process)
+    except Exception:
+        stop(process)
+        raise
+    return process
+
+
+def start_worker(queue: str, *, cwd, env: dict, log, concurrency: int = 2, loglevel: str = "INFO") -> subprocess.Popen:
+    """A real `celery worker` serving `queue` on a threads pool (the GPU workers' pool)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "council", "worker", "-Q", queue, "--pool", "threads",
+         "--concurrency", str(concurrency), "-l", loglevel, "--without-gossip", "--without-mingle"],
+        cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+
+
+def stop(process: subprocess.Popen, timeout: float = 15) -> None:
+    """Terminate `process`; kill it if it has not exited after `timeout` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=5)

@@ -19,8 +19,6 @@ COMPOSE_FILE = ROOT / "compose.yaml"
 SCHEMA_FILE = HERE / "compose-spec.json"
 
 
-# ---------------------------------------------------------------- interpolation
-
 # $$ (a literal $), ${NAME...} with an optional modifier, or $NAME.
 _VARIABLE = re.compile(
     r"\$(?:(?P<escaped>\$)|\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?P<op>:?[-?+])?(?P<arg>[^}]*)\}"
@@ -67,9 +65,6 @@ def interpolate(node, env: dict[str, str]):
     if isinstance(node, dict):
         return {key: interpolate(value, env) for key, value in node.items()}
     return node
-
-
-# ---------------------------------------------------------------- commands
 
 
 def argv_of(command) -> list[str]:
@@ -198,9 +193,6 @@ def command_problems(argv: list[str]) -> list[str]:
         if args[:1] == ["-c"]:
             return []
     return [f"{what}: not a command these tests know how to check"]
-
-
-# ---------------------------------------------------------------- Dockerfiles
 
 
 @dataclass

@@ -64,9 +64,6 @@ def _is_celery_worker(argv: list[str]) -> bool:
     return bool(argv) and Path(argv[0]).name == "celery" and "worker" in argv
 
 
-# ---------------------------------------------------------------- the specification
-
-
 def test_compose_file_is_valid_against_the_compose_specification(compose_raw, compose, schema):
     validator = jsonschema.Draft7Validator(schema)
     for label, document in (("as written", compose_raw), ("interpolated", compose)):
@@ -103,9 +100,6 @@ def test_every_variable_has_a_default_so_an_empty_env_file_works(compose_raw):
 
     without_default = sorted({a or b for a, b in plain_references(compose_raw)})
     assert not without_default, f"variables with no default in compose.yaml: {without_default}"
-
-
-# ---------------------------------------------------------------- this repository
 
 
 def test_every_service_command_points_at_an_existing_module(council_services):
@@ -147,9 +141,6 @@ def test_every_referenced_service_volume_and_secret_is_declared(compose, service
             # a service that runs by default can't wait on one only a profile starts
             if not _profiles(service):
                 assert not _profiles(services[dep]), f"{name} depends on {dep}, which only runs under a profile"
-
-
-# ---------------------------------------------------------------- backing services and order
 
 
 def test_postgres_and_redis_have_healthchecks(services):
@@ -195,9 +186,6 @@ def test_every_celery_worker_names_its_pool_and_the_cpu_worker_uses_threads(serv
     assert celery_pool(argv_of(services["worker-cpu"]["command"])) == "threads"
 
 
-# ---------------------------------------------------------------- GPU profile
-
-
 def test_the_gpu_profile_services_request_nvidia_devices_and_use_a_non_forking_pool(services):
     gpu = {name: svc for name, svc in services.items() if "gpu" in _profiles(svc)}
     assert set(gpu) == {"worker-gpu", "vllm"}
@@ -238,9 +226,6 @@ def test_the_vllm_service_serves_the_openai_api_on_port_8001(services):
     assert "8001" in [str(p) for p in vllm.get("expose", [])]
 
 
-# ---------------------------------------------------------------- secrets
-
-
 def test_secrets_come_from_files_under_secrets_which_git_and_docker_ignore(compose, services):
     secrets = compose["secrets"]
     assert set(secrets) >= {"postgres_password", "django_secret_key"}
@@ -271,9 +256,6 @@ def test_council_containers_read_the_database_password_and_secret_key_from_secre
         assert _secret_names(service) >= {"postgres_password", "django_secret_key"}, name
         assert env["DATABASE_URL"].startswith("postgres://") and "@postgres:5432/" in env["DATABASE_URL"], name
         assert env["REDIS_URL"].startswith("redis://redis:6379"), name
-
-
-# ---------------------------------------------------------------- documentation
 
 
 def _documented_in_configuration_md() -> set[str]:

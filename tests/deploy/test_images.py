@@ -50,9 +50,6 @@ def _dockerignored(path: str) -> bool:
     return ignored
 
 
-# ---------------------------------------------------------------- the web / CPU worker image
-
-
 def test_the_web_image_builds_in_two_stages_on_python_3_11_slim():
     _, stages = dockerfile_stages(WEB_DOCKERFILE)
     assert len(stages) >= 2
@@ -132,9 +129,6 @@ def test_the_build_context_leaves_out_secrets_and_local_state():
         assert not _dockerignored(path), path
 
 
-# ---------------------------------------------------------------- the GPU image
-
-
 def test_the_gpu_image_builds_on_vllms_official_image_with_the_tag_compose_uses(compose_raw):
     args, stages = dockerfile_stages(GPU_DOCKERFILE)
     assert all(stage.image.startswith("vllm/vllm-openai:") for stage in stages)
@@ -160,9 +154,6 @@ def test_the_gpu_image_has_no_compiler_and_runs_a_threaded_worker_as_non_root():
     assert cmd[:4] == ["celery", "-A", "council", "worker"]
     assert cmd[cmd.index("--pool") + 1] == "threads"
     assert "HF_HOME=/models/hf" in runtime.text("ENV")
-
-
-# ---------------------------------------------------------------- docker/ scripts
 
 
 def test_pyproject_requirements_lists_the_dependencies_with_exclusions():

@@ -14,6 +14,7 @@ import time
 from contextlib import contextmanager
 
 import pytest
+from serving import ServeProcess
 
 from inference.engines.base import EngineError
 from inference.engines.openai import (
@@ -25,7 +26,6 @@ from inference.engines.openai import (
     remote_model_for,
 )
 from inference.plan import resolve
-from inference.serve import ServeProcess
 from inference.types import DeltaKind, GenerationRequest, Message, Mode, ModelSpec
 
 pytestmark = pytest.mark.timeout(120)
@@ -60,9 +60,6 @@ def served():
     """`python -m inference serve` on the bundled SmolLM2, FAST (llama.cpp), on a free port."""
     with ServeProcess("smollm2-135m-instruct", "fast", start_timeout=90) as server:
         yield server
-
-
-# --- tiny loopback servers -------------------------------------------------------------
 
 
 @contextmanager
@@ -136,9 +133,6 @@ def scripted(parts: list[bytes], then_hang: bool = False):
     return handle
 
 
-# --- pure functions --------------------------------------------------------------------
-
-
 def test_it_accepts_a_base_url_with_or_without_v1():
     assert chat_completions_url("http://h:8000") == "http://h:8000/v1/chat/completions"
     assert chat_completions_url("http://h:8000/v1/") == "http://h:8000/v1/chat/completions"
@@ -186,9 +180,6 @@ def test_it_parses_sse_lines():
         parse_sse_line("data: {broken")
 
 
-# --- against a live `inference serve` --------------------------------------------------
-
-
 def test_it_streams_deltas_then_done_with_usage(served):
     engine = engine_for(served.base_url, model=served.model_id)
     deltas, end = collect(engine.stream(request(max_tokens=16)))
@@ -228,9 +219,6 @@ def test_it_ends_cancelled_when_cancelled_before_it_starts(served):
     engine.cancel("early")
     deltas, end = collect(engine.stream(request("early")))
     assert deltas == [] and end.type == "cancelled"
-
-
-# --- against tiny loopback servers -----------------------------------------------------
 
 
 def test_it_gives_up_on_a_silent_server_after_the_read_timeout():

@@ -13,8 +13,9 @@ import sys
 
 import httpx
 import pytest
+from serving import ServeProcess
 
-from inference.serve import APIError, ServeProcess, parse_chat_request, resolve_spec
+from inference.serve import APIError, parse_chat_request, resolve_spec
 from inference.engines.base import EngineError
 from inference.types import ModelSpec
 

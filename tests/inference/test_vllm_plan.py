@@ -51,9 +51,6 @@ def request(rid: str = "r1", max_tokens: int = 100, **kw) -> GenerationRequest:
     return GenerationRequest(request_id=rid, messages=(Message("user", "Hi there"),), max_tokens=max_tokens, **kw)
 
 
-# --- engine args -----------------------------------------------------------------------
-
-
 def test_fast_quantizes_to_fp8_and_speculates_with_ngrams_by_default():
     spec = gpu_spec(num_speculative_tokens=5)
     args = engine_args(spec, plan(spec, Mode.FAST))
@@ -140,9 +137,6 @@ def test_it_refuses_a_plan_for_another_engine():
     spec = gpu_spec(backend="auto")
     with pytest.raises(EngineError, match="not vllm"):
         engine_args(spec, resolve(spec, Mode.THINKING, device="cpu"))
-
-
-# --- sampling params -------------------------------------------------------------------
 
 
 def test_sampling_params_cap_the_request_by_the_modes_budget_and_the_context():
@@ -232,18 +226,12 @@ def test_names_vllm_033_refuses_are_configuration_errors():
     assert engine_args(spec, plan(spec, Mode.FAST))["quantization"] == "compressed-tensors"
 
 
-# --- without vLLM installed ------------------------------------------------------------
-
-
 def test_choosing_vllm_without_it_installed_is_a_clear_configuration_error():
     if vllm_available():
         pytest.skip("vLLM is installed here")
     spec = gpu_spec()
     with pytest.raises(EngineError, match="vLLM is not installed"):
         load(spec, plan(spec, Mode.FAST))
-
-
-# --- the stream, against a stand-in for AsyncLLM ---------------------------------------
 
 
 class FakeTokenizer:
@@ -356,9 +344,6 @@ def test_concurrent_streams_share_one_event_loop():
     for t in threads:
         t.join(20)
     assert results == {f"r{i}": "done" for i in range(8)}
-
-
-# --- with vLLM installed (skipped here) ------------------------------------------------
 
 
 def test_the_mapping_builds_real_vllm_objects():

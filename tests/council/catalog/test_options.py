@@ -10,14 +10,11 @@ import re
 from pathlib import Path
 from unittest import mock
 
-import pytest
-from django.test import Client
-
 from council.catalog.models import LanguageModel
 from inference import GenerationRequest, Message, Mode, engine_options, resolve
 from inference.engines.openai import OpenAIEngine, chat_request_body
 from inference.engines.vllm import VLLMEngine
-from tests.council.catalog.test_admin import change_url, form_data
+from tests.council.catalog.test_admin import change_url, form_data, staff  # noqa: F401  staff is a fixture
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "gpu.md"
 REQUEST = GenerationRequest("r", (Message("user", "Hi"),))
@@ -49,13 +46,6 @@ def documented() -> dict[str, dict]:
     for name, backend, example in re.findall(r"^\| `(\w+)` \| (\w+) \|[^|]+\|[^|]+\| `(.+)` \|$", section, re.M):
         found.setdefault(backend, {})[name] = json.loads(example)
     return found
-
-
-@pytest.fixture
-def staff(admin):
-    client = Client()
-    client.force_login(admin)
-    return client
 
 
 def save_options(staff, model: LanguageModel, options: dict):

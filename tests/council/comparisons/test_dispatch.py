@@ -1,7 +1,5 @@
 """The order work is served in: interactive before background, and users fairly between them."""
 
-import subprocess
-import sys
 import threading
 import time
 from unittest import mock
@@ -10,9 +8,10 @@ import pytest
 from django.conf import settings
 from django.test import override_settings
 
+from council import background
 from council.comparisons import dispatch
 from council.comparisons.models import Comparison, Response, Status
-from tests.conftest import ROOT, _stop, requires_services, service_env
+from tests.conftest import _stop, requires_services, start_worker
 
 
 def queued_answers(owner, model, count, prompt="Say hi."):
@@ -54,8 +53,8 @@ def test_in_process_a_users_backlog_does_not_hold_another_users_answer_and_backg
         busy.set()
         release.wait(timeout=30)
 
-    pool = dispatch.PriorityPool(max_workers=1, thread_name_prefix="test-task")
-    with override_settings(COUNCIL_INPROCESS_TASKS=True), mock.patch.object(dispatch, "_pool", pool), mock.patch(
+    pool = background.PriorityPool(max_workers=1, thread_name_prefix="test-task")
+    with override_settings(COUNCIL_INPROCESS_TASKS=True), mock.patch.object(background, "_pool", pool), mock.patch(
         "council.comparisons.runner.run_response", side_effect=started.append
     ):
         pool.submit(0, occupy)
@@ -92,11 +91,7 @@ def test_a_celery_worker_serves_another_users_answer_before_most_of_a_backlog(al
     [bobs] = queued_answers(bob, model, 1)
     dispatch.enqueue([bobs])
 
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "council", "worker", "-Q", worker_queue, "--pool", "threads",
-         "--concurrency", "1", "-l", "INFO", "--without-gossip", "--without-mingle"],
-        cwd=ROOT, env=service_env(), stdout=open(tmp_path / "worker.log", "w"), stderr=subprocess.STDOUT,
-    )
+    worker = start_worker(worker_queue, tmp_path / "worker.log", concurrency=1)
     try:
         deadline = time.monotonic() + 120
         while Response.objects.exclude(status__in=[Status.DONE, Status.FAILED]).exists():

@@ -157,3 +157,11 @@ def test_markdown_export_fences_model_output_so_its_html_is_never_rendered(alice
     rendered = MarkdownIt("commonmark").render(md)
     for tag in ("<img", "<script", "<iframe", "<b>"):
         assert tag not in rendered, rendered
+
+
+def test_a_poll_of_a_shared_comparison_gets_the_columns_alone(alice, bundled):
+    comparison = Comparison.objects.create(owner=alice, prompt="A prompt shown once", mode="fast")
+    Response.objects.create(comparison=comparison, model=bundled["gemma-3-270m"], mode="fast", status="running")
+    html = Client().get(f"/s/{comparison.share()}/", HTTP_HX_REQUEST="true").content.decode()
+    assert 'id="columns"' in html and 'hx-trigger="every 2s"' in html
+    assert "A prompt shown once" not in html and "<html" not in html

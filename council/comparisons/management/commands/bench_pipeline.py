@@ -17,8 +17,6 @@ import logging
 import os
 import secrets
 import statistics
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -32,7 +30,7 @@ from django.core.management.base import BaseCommand, CommandError
 from council.accounts.models import ApiToken
 from council.catalog.bundled import register_bundled_models
 from council.catalog.models import LanguageModel
-from council.lib.net import free_port, wait_for_port
+from council.lib.net import free_port, start_daphne, start_worker, stop
 from council.lib.sse import read_events
 
 ROOT = Path(settings.BASE_DIR)
@@ -101,18 +99,10 @@ class Command(BaseCommand):
         env = dict(os.environ, COUNCIL_RATE_LIMIT_PER_MINUTE="100000", COUNCIL_MAX_ACTIVE_RESPONSES="100000")
         port = free_port()
         log = open(options["log"], "w")
-        processes = [
-            subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                              "council.asgi:application"], cwd=ROOT, env=env,
-                             stdout=log, stderr=subprocess.STDOUT),
-            subprocess.Popen([sys.executable, "-m", "celery", "-A", "council", "worker", "-Q", queue, "--pool",
-                              "threads", "--concurrency", "4", "-l", "WARNING", "--without-gossip",
-                              "--without-mingle"], cwd=ROOT, env=env,
-                             stdout=log, stderr=subprocess.STDOUT),
-        ]
+        processes = [start_worker(queue, cwd=ROOT, env=env, log=log, concurrency=4, loglevel="WARNING")]
         try:
             try:
-                wait_for_port(port, processes[0])
+                processes.append(start_daphne(port, cwd=ROOT, env=env, log=log))
             except (RuntimeError, TimeoutError) as exc:
                 raise CommandError(f"daphne did not start: {exc}") from None
             headers = {"Authorization": f"Bearer {token}"}
@@ -123,12 +113,7 @@ class Command(BaseCommand):
                            for n in (1, options["streams"])}
         finally:
             for process in processes:
-                process.terminate()
-            for process in processes:
-                try:
-                    process.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+                stop(process)
             user.comparisons.all().delete()
             model.delete()
             user.delete()

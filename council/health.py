@@ -1,4 +1,8 @@
-"""The staff-only health page: workers, their queues and loaded models, queue depths, recent failures."""
+"""The staff-only health page: workers, their queues and loaded models, queue depths, recent failures.
+
+A project-level view: it reads the catalog (models, worker heartbeats) and the comparisons
+(failed answers), so that neither app imports the other's internals for it.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from django.contrib.admin.views.decorators import staff_member_required
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from council.background import PRIORITY_SEP, PRIORITY_STEPS
 from council.catalog import heartbeat
 from inference import loaded_engines
 
@@ -35,8 +40,6 @@ def _celery_workers() -> tuple[dict, str | None]:
 def _queue_depths(queues: set[str]) -> tuple[dict, str | None]:
     """Tasks waiting in each queue: the lengths of its Redis lists, one per priority (kombu's layout)."""
     import redis
-
-    from council.comparisons.dispatch import PRIORITY_SEP, PRIORITY_STEPS
 
     def lists(queue):
         return [queue if step == 0 else f"{queue}{PRIORITY_SEP}{step}" for step in PRIORITY_STEPS]
@@ -103,4 +106,4 @@ def health(request):
     # Failure texts are other users' answers: staff see them only with the permission to view responses.
     context["may_see_failures"] = request.user.has_perm(FAILURES_PERMISSION)
     context["failures"] = _recent_failures() if context["may_see_failures"] else []
-    return render(request, "catalog/health.html", context)
+    return render(request, "health.html", context)
