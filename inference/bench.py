@@ -187,13 +187,14 @@ class RawChat:
         from llama_cpp import Llama
 
         from inference import gguf
+        from inference.engines import llamacpp
 
         cores = len(os.sched_getaffinity(0))
         self.path = gguf.path_for(spec)
         self.spec = spec
         with gguf.open_lock:
             self.llm = Llama(model_path=self.path, n_ctx=spec.context_length, n_threads=cores, n_threads_batch=cores,
-                             verbose=False)
+                             flash_attn=llamacpp.FLASH_ATTENTION, verbose=False)
 
     def series(self, prompt: str, max_tokens: int, temperature: float, top_p: float, seed: int) -> list[tuple[float, int]]:
         """[(time.time(), tokens so far)] for each streamed token of one generation."""
