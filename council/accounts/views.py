@@ -11,6 +11,7 @@ from django.views.decorators.http import require_POST
 
 from council.accounts.forms import LoginForm, SignupForm, TokenForm
 from council.accounts.models import ApiToken
+from council.comparisons.errors import with_retry_after
 
 # Any fixed number: the Postgres advisory lock every sign-up takes while it decides "first account?".
 FIRST_ACCOUNT_LOCK = 0x436F756E63696C  # "Council"
@@ -25,8 +26,7 @@ class LoginView(auth_views.LoginView):
         response = super().form_invalid(form)
         if form.retry_after:
             response.status_code = 429
-            response["Retry-After"] = str(form.retry_after)
-        return response
+        return with_retry_after(response, form)
 
 
 def _lock_sign_ups() -> None:
